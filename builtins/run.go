@@ -1,0 +1,169 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"mvdan.cc/sh/v3/interp"
+)
+
+// killDelay is how long a command may take to exit after SIGTERM when the
+// shell's context is cancelled (a test's timeout) before it is killed.
+const killDelay = 2 * time.Second
+
+// runCommand runs an external command in the foreground and returns its
+// status the way a shell reports it: 127 not found, 126 not executable,
+// 128+N killed by signal N (and says so on standard error unless N is
+// SIGINT or SIGPIPE).
+func (s *Shell) runCommand(ctx context.Context, args []string) error {
+	hc := interp.HandlerCtx(ctx)
+	path, status := lookCommand(hc, args[0])
+	if status != 0 {
+		return exitStatus(status)
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   args,
+		Env:    environ(hc.Env),
+		Dir:    hc.Dir,
+		Stdin:  hc.Stdin,
+		Stdout: hc.Stdout,
+		Stderr: hc.Stderr,
+	}
+	ws, err := s.wait(ctx, cmd)
+	switch {
+	case errors.Is(err, syscall.ENOEXEC):
+		// A file the kernel will not execute, such as a script without a
+		// "#!" line, is a shell script (POSIX): run it with nsh.
+		cmd = &exec.Cmd{
+			Path: "/proc/self/exe", Args: append([]string{"nsh", path}, args[1:]...),
+			Env: cmd.Env, Dir: cmd.Dir, Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr,
+		}
+		ws, err = s.wait(ctx, cmd)
+	case errors.Is(err, syscall.ENOENT):
+		// The file exists (lookCommand saw it), so the kernel could not
+		// find its interpreter.
+		fmt.Fprintf(hc.Stderr, "nsh: %s: bad interpreter: %v\n", args[0], err)
+		return exitStatus(126)
+	}
+	if err != nil {
+		fmt.Fprintf(hc.Stderr, "nsh: %s: %v\n", args[0], unwrapExec(err))
+		return exitStatus(126)
+	}
+	if ws.Signaled() {
+		sig := ws.Signal()
+		switch {
+		case sig == syscall.SIGINT:
+			if s.Interactive {
+				// The command died of the Ctrl-C: so does the rest of
+				// the line, as in bash.
+				s.interruptLine()
+			}
+		case sig != syscall.SIGPIPE:
+			core := ""
+			if ws.CoreDump() {
+				core = " (core dumped)"
+			}
+			fmt.Fprintf(hc.Stderr, "nsh: %s: killed by %s%s\n", args[0], unix.SignalName(sig), core)
+		}
+		return exitStatus(128 + int(sig))
+	}
+	return exitStatus(ws.ExitStatus())
+}
+
+// wait starts cmd and waits for it. The error is from starting it; a
+// status from the command itself is in the wait status.
+func (s *Shell) wait(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, error) {
+	err := cmd.Start()
+	// A concurrently forked process may briefly hold a file open for
+	// writing that we are about to execute (go.dev/issue/22315).
+	for delay := time.Millisecond; errors.Is(err, syscall.ETXTBSY) && delay < 300*time.Millisecond; delay *= 2 {
+		time.Sleep(delay)
+		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr}
+		err = cmd.Start()
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.foreground.Add(1)
+	defer s.foreground.Add(-1)
+
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// Cancelled from outside (a timeout, not Ctrl-C, which the
+			// terminal delivers itself): ask, then insist.
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(killDelay):
+				cmd.Process.Kill()
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		// Waiting failed (the child was reaped by someone else, or its
+		// output could not be copied): report it as the shell's error.
+		return 0, err
+	}
+	return cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+}
+
+// lookCommand finds the file a command name runs, printing why not and
+// returning 127 (not found) or 126 (found, not executable) when it cannot.
+func lookCommand(hc interp.HandlerContext, name string) (string, int) {
+	if !strings.Contains(name, "/") {
+		path, err := interp.LookPathDir(hc.Dir, hc.Env, name)
+		if err != nil {
+			fmt.Fprintf(hc.Stderr, "nsh: %s: command not found\n", name)
+			return "", 127
+		}
+		return path, 0
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(hc.Dir, path)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(hc.Stderr, "nsh: %s: no such file or directory\n", name)
+		return "", 127
+	case err != nil:
+		fmt.Fprintf(hc.Stderr, "nsh: %s: %v\n", name, unwrapExec(err))
+		return "", 126
+	case fi.IsDir():
+		fmt.Fprintf(hc.Stderr, "nsh: %s: is a directory\n", name)
+		return "", 126
+	case fi.Mode()&0o111 == 0:
+		fmt.Fprintf(hc.Stderr, "nsh: %s: permission denied\n", name)
+		return "", 126
+	}
+	return path, 0
+}
+
+// unwrapExec strips os/exec's and os's wrapping of a start error down to
+// the errno, since the caller names the command itself.
+func unwrapExec(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
