@@ -103,4 +103,3 @@ func dupStdio(c *Call) error {
 	}
 	return nil
 }
-

@@ -16,7 +16,9 @@ var hostnameBuiltin = Builtin{
 belongs to the UTS namespace the shell is in: after "unshare -u" it is
 private to the environment; in the host's namespace, setting it renames
 the host (root only).`,
-	Run: func(c *Call) int { return runUTSName(c, unix.Sethostname, func(u *unix.Utsname) []byte { return u.Nodename[:] }) },
+	Run: func(c *Call) int {
+		return runUTSName(c, unix.Sethostname, func(u *unix.Utsname) []byte { return u.Nodename[:] })
+	},
 }
 
 var domainnameBuiltin = Builtin{

@@ -166,4 +166,3 @@ func unwrapExec(err error) error {
 	}
 	return err
 }
-
