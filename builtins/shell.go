@@ -59,6 +59,8 @@ type Shell struct {
 
 	exitStatus int // set by Exit
 	exiting    bool
+
+	prog *syntax.File // the program Run is running
 }
 
 // ExitError is returned by [Shell.Run] when a builtin ended the shell, such
@@ -120,6 +122,7 @@ func (s *Shell) Run(ctx context.Context, prog *syntax.File) (status int, exit bo
 		cancel()
 	}()
 
+	s.prog = prog
 	err := s.Runner.Run(ctx, prog)
 	if s.exiting {
 		return s.exitStatus, true
@@ -158,6 +161,12 @@ func (s *Shell) interruptLine() {
 		s.cancelLine()
 	}
 }
+
+// Program returns the program being run: the script, the -c string, or the
+// line just read in an interactive session. Builtins that carry the rest of
+// the script into another process (unshare, enter) find their own
+// statement in it by the call's position.
+func (s *Shell) Program() *syntax.File { return s.prog }
 
 // Exit makes the shell end with status once the running builtin returns.
 func (s *Shell) Exit(status int) {
