@@ -19,7 +19,8 @@ var helpBuiltin = Builtin{
 builtins the interpreter provides (bash syntax). With NAME, prints the
 synopsis and description of that builtin, the same text as "NAME --help"
 and the page docs/NAME.md.`,
-	Run: runHelp,
+	Flags: func(*FlagSet) {},
+	Run:   runHelp,
 }
 
 // ShellBuiltins returns the names of the builtins the interpreter itself

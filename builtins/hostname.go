@@ -16,6 +16,7 @@ var hostnameBuiltin = Builtin{
 belongs to the UTS namespace the shell is in: after "unshare -u" it is
 private to the environment; in the host's namespace, setting it renames
 the host (root only).`,
+	Flags: func(*FlagSet) {},
 	Run: func(c *Call) int {
 		return runUTSName(c, unix.Sethostname, func(u *unix.Utsname) []byte { return u.Nodename[:] })
 	},
@@ -27,6 +28,7 @@ var domainnameBuiltin = Builtin{
 	Summary:  "print or set the NIS domain name of the UTS namespace",
 	Help: `Prints the NIS domain name, or sets it to NAME with setdomainname(2).
 Like the host name, it belongs to the UTS namespace the shell is in.`,
+	Flags: func(*FlagSet) {},
 	Run: func(c *Call) int {
 		return runUTSName(c, unix.Setdomainname, func(u *unix.Utsname) []byte { return u.Domainname[:] })
 	},
