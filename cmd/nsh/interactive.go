@@ -75,10 +75,9 @@ func interact(sh *builtins.Shell, stdin *os.File, stdout, stderr io.Writer, noex
 		if strings.TrimSpace(src) == "" {
 			continue
 		}
-		ln.AppendHistory(strings.TrimRight(src, "\n"))
-		saveHistory(ln, histPath, stderr)
-
 		prog, err := parser.Parse(strings.NewReader(src), "")
+		ln.AppendHistory(historyLine(src, prog))
+		saveHistory(ln, histPath, stderr)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			status = 2
@@ -214,6 +213,24 @@ func expandPromptEscapes(ps string, sh *builtins.Shell) string {
 		}
 	}
 	return b.String()
+}
+
+// historyLine is how a program is kept in the history, which has one
+// entry per line: a program typed over several lines is printed on one.
+func historyLine(src string, prog *syntax.File) string {
+	src = strings.TrimRight(src, "\n")
+	if !strings.Contains(src, "\n") || prog == nil {
+		return src
+	}
+	var b strings.Builder
+	if err := syntax.NewPrinter(syntax.SingleLine(true)).Print(&b, prog); err != nil {
+		return src
+	}
+	line := strings.TrimRight(b.String(), "\n")
+	if strings.Contains(line, "\n") { // a here-document cannot be on one line
+		return strings.ReplaceAll(src, "\n", " ")
+	}
+	return line
 }
 
 // historyPath is $XDG_STATE_HOME/nsh/history, or ~/.local/state/nsh/history.
