@@ -61,11 +61,12 @@ func runUTSName(c *Call, set func([]byte) error, field func(*unix.Utsname) []byt
 // utsHint explains EPERM from sethostname: the caller needs
 // CAP_SYS_ADMIN in the user namespace that owns its UTS namespace.
 func utsHint() string {
-	private, err := privateNamespace("uts")
-	if err == nil && !private {
-		return "this is the host's UTS namespace: run \"unshare -u\" first (as a non-root user it adds a user namespace)"
+	// A user who may not read PID 1's namespace links is not root and is
+	// not in a namespace of its own either.
+	if private, err := privateNamespace("uts"); err == nil && private {
+		return "changing the name needs CAP_SYS_ADMIN over this UTS namespace"
 	}
-	return "changing the name needs CAP_SYS_ADMIN over this UTS namespace"
+	return "this is the host's UTS namespace: run \"unshare -u\" first (as a non-root user it adds a user namespace)"
 }
 
 // privateNamespace reports whether this process's namespace of type ns
