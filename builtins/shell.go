@@ -80,6 +80,7 @@ func New(o Options) (*Shell, error) {
 		interp.Interactive(o.Interactive),
 		interp.CallHandler(s.callHandler),
 		interp.ExecHandlers(s.execMiddleware),
+		interp.OpenHandler(openHandler(interp.DefaultOpenHandler())),
 	}
 	if o.Stdin != nil || o.Stdout != nil || o.Stderr != nil {
 		var in io.Reader
@@ -123,6 +124,7 @@ func (s *Shell) Run(ctx context.Context, prog *syntax.File) (status int, exit bo
 	}()
 
 	s.prog = prog
+	rewriteFds(prog)
 	err := s.Runner.Run(ctx, prog)
 	if s.exiting {
 		return s.exitStatus, true
@@ -181,8 +183,10 @@ func (s *Shell) callHandler(ctx context.Context, args []string) ([]string, error
 	name := args[0]
 	switch {
 	case name == "exec" && len(args) == 1:
-		// `exec 3>file`: redirections only, kept by the interpreter.
+		// `exec 2>file`: redirections only, kept by the interpreter.
 		return args, nil
+	case name == fdBuiltinName:
+		return append([]string{builtinCall}, args...), nil
 	case Lookup(name) != nil && s.Runner.Funcs[name] == nil:
 		return append([]string{builtinCall}, args...), nil
 	case (name == "builtin" || name == "command") && len(args) > 1 && Lookup(args[1]) != nil:
@@ -196,7 +200,11 @@ func (s *Shell) callHandler(ctx context.Context, args []string) ([]string, error
 func (s *Shell) execMiddleware(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 	return func(ctx context.Context, args []string) error {
 		if args[0] == builtinCall {
-			return s.runBuiltin(ctx, Lookup(args[1]), args[2:])
+			b := Lookup(args[1])
+			if args[1] == fdBuiltinName {
+				b = &fdBuiltin
+			}
+			return s.runBuiltin(ctx, b, args[2:])
 		}
 		return s.runCommand(ctx, args)
 	}

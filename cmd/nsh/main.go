@@ -60,6 +60,7 @@ Exit status: that of the last command; 2 for a usage or syntax error
 `
 
 func main() {
+	builtins.ReserveFds()
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
