@@ -19,6 +19,7 @@ func init() {
 		&hostnameBuiltin,
 		&killBuiltin,
 		&umaskBuiltin,
+		&unshareBuiltin,
 	} {
 		registry[b.Name] = b
 	}

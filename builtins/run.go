@@ -83,6 +83,10 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 // wait starts cmd and waits for it. The error is from starting it; a
 // status from the command itself is in the wait status.
 func (s *Shell) wait(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, error) {
+	if pid1Reaper != nil {
+		// PID 1 of a pid namespace (unshare -p): the reaper waits.
+		return s.waitReaped(ctx, cmd)
+	}
 	err := cmd.Start()
 	// A concurrently forked process may briefly hold a file open for
 	// writing that we are about to execute (go.dev/issue/22315).

@@ -133,6 +133,11 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 }
 
 func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	// A copy started by unshare, rfork or enter goes on with the state
+	// and the rest of the script it was handed.
+	if rs, status, ok := builtins.Resume(stdin, stdout, stderr); ok {
+		return resume(rs, status, stdin, stdout, stderr)
+	}
 	cfg, status, ok := parseArgs(args, stdout, stderr)
 	if !ok {
 		return status
@@ -209,6 +214,19 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	status, _ = sh.Run(context.Background(), prog)
 	return status
+}
+
+// resume runs a copy made by unshare, rfork or enter without a command:
+// the rest of the script, then, for an interactive session, the prompt.
+func resume(rs *builtins.Resumed, status int, stdin *os.File, stdout, stderr io.Writer) int {
+	if rs == nil {
+		return status
+	}
+	status, exit := rs.Shell.Run(context.Background(), rs.Prog)
+	if exit || !rs.Interactive {
+		return status
+	}
+	return interact(rs.Shell, stdin, stdout, stderr, false)
 }
 
 // closeInheritedFds marks every descriptor above 2 close-on-exec, so that

@@ -1,0 +1,59 @@
+package builtins
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nsh-project/nsh/initd"
+)
+
+// pid1Reaper is set in a copy that is PID 1 of a new pid namespace
+// (`unshare -p`): it reaps every process that ends there, orphans
+// included, as nsinit does. Nothing else in such a process may wait for
+// children, so commands are started and waited for through it.
+var pid1Reaper *initd.Reaper
+
+// reapedProc is a copyProc started through pid1Reaper.
+type reapedProc struct{ p *initd.Proc }
+
+func (r reapedProc) Signal(s unix.Signal) error { return r.p.Signal(s) }
+func (r reapedProc) Wait() (unix.WaitStatus, error) {
+	e, err := r.p.Wait()
+	return e.Status, err
+}
+
+// waitReaped is Shell.wait for a shell that is PID 1: cmd is started and
+// waited for through the reaper, and a cancelled context ends it with
+// SIGTERM, then SIGKILL.
+func (s *Shell) waitReaped(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, error) {
+	p, err := pid1Reaper.Start(cmd)
+	for delay := time.Millisecond; err != nil && isTextBusy(err) && delay < 300*time.Millisecond; delay *= 2 {
+		time.Sleep(delay)
+		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr}
+		p, err = pid1Reaper.Start(cmd)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.foreground.Add(1)
+	defer s.foreground.Add(-1)
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		p.Signal(unix.SIGTERM)
+		select {
+		case <-p.Done():
+		case <-time.After(killDelay):
+			p.Signal(unix.SIGKILL)
+		}
+	}
+	e, err := p.Wait()
+	return syscall.WaitStatus(e.Status), err
+}
+
+func isTextBusy(err error) bool { return unwrapExec(err) == syscall.ETXTBSY }
