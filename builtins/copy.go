@@ -117,7 +117,22 @@ var (
 // same way in runc). A process that is itself running from such a memfd
 // reuses it.
 func sealedExe() (*os.File, error) {
-	exeOnce.Do(func() { exeFile, exeErr = makeSealedExe() })
+	exeOnce.Do(func() {
+		exeFile, exeErr = makeSealedExe()
+		if exeErr != nil {
+			return
+		}
+		// Out of the way of the descriptors a child is given (ExtraFiles
+		// start at 3), which would replace it in the child before it is
+		// executed through /proc/self/fd.
+		fd, err := unix.FcntlInt(exeFile.Fd(), unix.F_DUPFD_CLOEXEC, 100)
+		if err != nil {
+			exeFile, exeErr = nil, fmt.Errorf("fcntl(F_DUPFD_CLOEXEC): %w", err)
+			return
+		}
+		exeFile.Close()
+		exeFile = os.NewFile(uintptr(fd), "memfd:nsh")
+	})
 	return exeFile, exeErr
 }
 

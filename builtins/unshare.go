@@ -247,7 +247,14 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 	spec.env = withVar(env, "NSH_DEPTH", strconv.Itoa(st.Depth))
 	status, err := runCopy(c, spec)
 	if err != nil {
-		return c.Fail(err)
+		// The rest of the script must not run outside the namespaces it
+		// was written for (its mounts would reach the host): a script
+		// ends here; an interactive session stays where it is.
+		c.Fail(err)
+		if !c.Shell.Interactive {
+			c.Shell.Exit(1)
+		}
+		return 1
 	}
 	if c.Shell.Interactive {
 		// The nested session ran the rest of the line: stop it here and
