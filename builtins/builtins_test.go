@@ -364,3 +364,20 @@ func TestHelp(t *testing.T) {
 		{"help exec kill | grep -c usage:", `^2\n$`, "", 0},
 	})
 }
+
+// TestDocs checks that every builtin has a page in docs/ that gives its
+// synopsis.
+func TestDocs(t *testing.T) {
+	for _, name := range Names() {
+		page, err := os.ReadFile("../docs/" + name + ".md")
+		if err != nil {
+			t.Errorf("%s: no page: %v", name, err)
+			continue
+		}
+		for _, line := range strings.Split(Lookup(name).Synopsis, "\n") {
+			if !strings.Contains(string(page), line) {
+				t.Errorf("docs/%s.md does not give the synopsis line %q", name, line)
+			}
+		}
+	}
+}

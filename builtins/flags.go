@@ -3,7 +3,6 @@ package builtins
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -261,13 +260,4 @@ func (fs *FlagSet) writeOptions(w io.Writer) {
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, l[0], l[1])
 	}
-}
-
-// parseInt parses a decimal integer operand, naming it in the error.
-func parseInt(what, s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid %s %q", what, s)
-	}
-	return n, nil
 }

@@ -26,7 +26,6 @@ type session struct {
 	buf  []byte // everything read so far
 	seen int    // how much of buf earlier expects consumed
 	done chan struct{}
-	err  error
 }
 
 // startTerm starts nsh on a new pseudo-terminal with a fresh history.
@@ -103,9 +102,6 @@ func (tm *session) expect(re string) []string {
 		select {
 		case <-tm.done:
 			// One more look at what was read before the end.
-			select {
-			case <-time.After(10 * time.Millisecond):
-			}
 			tm.mu.Lock()
 			matched := rx.Match(tm.buf[tm.seen:])
 			out = string(tm.buf[tm.seen:])
