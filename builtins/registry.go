@@ -13,12 +13,19 @@ func init() {
 	// The table: one line per builtin; each is defined in the file named
 	// after it.
 	for _, b := range []*Builtin{
+		&bindBuiltin,
+		&chrootBuiltin,
 		&domainnameBuiltin,
 		&execBuiltin,
 		&helpBuiltin,
 		&hostnameBuiltin,
 		&killBuiltin,
+		&mountBuiltin,
+		&nsBuiltin,
+		&pivotBuiltin,
 		&umaskBuiltin,
+		&umountBuiltin,
+		&unmountBuiltin,
 		&unshareBuiltin,
 	} {
 		registry[b.Name] = b
