@@ -20,6 +20,8 @@ func init() {
 		&helpBuiltin,
 		&hostnameBuiltin,
 		&killBuiltin,
+		&limitBuiltin,
+		&ulimitBuiltin,
 		&mountBuiltin,
 		&nsBuiltin,
 		&pivotBuiltin,

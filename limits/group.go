@@ -1,0 +1,379 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Group is a cgroup nsh made or joined: one directory in each hierarchy it
+// uses. On cgroup v2 the shell's own group keeps the shell in a leaf child
+// named "shell", so that the group can enable controllers for the groups
+// of commands made inside it (the no-internal-process rule).
+type Group struct {
+	// Name is the group's path relative to the cgroup it was made in, such
+	// as "nsh-123".
+	Name string
+	// Owned is set when nsh made the group; it is removed when done.
+	Owned bool
+
+	host    *Host
+	dirs    map[*Hierarchy]string // where its limits are written
+	procs   map[*Hierarchy]string // where its processes go
+	parents map[*Hierarchy]string // the cgroup it was made in
+	created []string              // directories made, parents first
+	enabled []enabled             // controllers added to subtree_control
+	oom     Counters              // OOM counters when it was made
+}
+
+type enabled struct{ dir, controller string }
+
+// Dir returns the group's directory in the hierarchy that serves
+// controller, or "".
+func (g *Group) Dir(controller string) string {
+	hv := g.host.serving(controller)
+	if hv == nil {
+		return ""
+	}
+	return g.dirs[hv]
+}
+
+// Dirs returns the group's directories, one per hierarchy.
+func (g *Group) Dirs() []string {
+	var out []string
+	for _, d := range g.dirs {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func newGroup(h *Host, name string) *Group {
+	return &Group{Name: name, Owned: true, host: h, dirs: map[*Hierarchy]string{},
+		procs: map[*Hierarchy]string{}, parents: map[*Hierarchy]string{}}
+}
+
+// hierarchies returns the hierarchies the group has a directory in, v1
+// first, in the host's order.
+func (g *Group) hierarchies() []*Hierarchy {
+	var out []*Hierarchy
+	for _, hv := range g.host.V1 {
+		if _, ok := g.dirs[hv]; ok {
+			out = append(out, hv)
+		}
+	}
+	if hv := g.host.V2; hv != nil {
+		if _, ok := g.dirs[hv]; ok {
+			out = append(out, hv)
+		}
+	}
+	return out
+}
+
+// makeDir makes the group's directory in hv under parent, with the
+// intermediate directories a NAME with slashes needs, and on v2 with a
+// leaf for processes when leaf is set. Each directory made is recorded
+// for removal, and undone on rollback.
+func (g *Group) makeDir(j *journal, hv *Hierarchy, parent string, leaf bool) error {
+	dir := filepath.Join(parent, g.Name)
+	if rel, err := filepath.Rel(parent, dir); err != nil || strings.HasPrefix(rel, "..") || rel == "." {
+		return &UsageError{Reason: fmt.Sprintf("cgroup name %q leaves the parent cgroup", g.Name)}
+	}
+	var todo []string
+	for d := dir; d != parent; d = filepath.Dir(d) {
+		todo = append(todo, d)
+	}
+	if leaf {
+		todo = append([]string{filepath.Join(dir, "shell")}, todo...)
+	}
+	slices.Reverse(todo)
+	for _, d := range todo {
+		err := unix.Mkdir(d, 0o755)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return &Error{Op: "mkdir", Path: d, Err: err, Note: writeHint("mkdir", err)}
+		}
+		g.created = append(g.created, d)
+		j.add(func() error { g.created = slices.DeleteFunc(g.created, func(s string) bool { return s == d }); return rmdir(d) })
+		if hv.Version == 1 && hv.Has("cpuset") {
+			// A new v1 cpuset has no cpus and no mems, and takes no
+			// process until it has both (runc copies them likewise).
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				v, err := readFile(filepath.Join(filepath.Dir(d), f))
+				if err != nil {
+					return err
+				}
+				if err := writeFile(filepath.Join(d, f), v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	g.dirs[hv], g.parents[hv], g.procs[hv] = dir, parent, dir
+	if leaf {
+		g.procs[hv] = filepath.Join(dir, "shell")
+	}
+	return nil
+}
+
+// enable adds controllers to cgroup.subtree_control from the hierarchy's
+// root down to the parent of the group's directory (top-down, as cgroup v2
+// requires), recording what it added. into is set to enable them in the
+// group's own subtree_control as well, for groups made inside it.
+func (g *Group) enable(j *journal, hv *Hierarchy, controllers []string, into bool) error {
+	if hv.Version != 2 || len(controllers) == 0 {
+		return nil
+	}
+	last := g.parents[hv]
+	if into {
+		last = g.dirs[hv]
+	}
+	rel, err := filepath.Rel(hv.Mount, last)
+	if err != nil {
+		return err
+	}
+	chain := []string{hv.Mount}
+	if rel != "." {
+		d := hv.Mount
+		for _, part := range strings.Split(rel, "/") {
+			d = filepath.Join(d, part)
+			chain = append(chain, d)
+		}
+	}
+	for _, d := range chain {
+		file := filepath.Join(d, "cgroup.subtree_control")
+		have := readWords(file)
+		for _, c := range controllers {
+			if slices.Contains(have, c) {
+				continue
+			}
+			if avail := readWords(filepath.Join(d, "cgroup.controllers")); !slices.Contains(avail, c) {
+				return &UnavailableError{Key: c, Reason: fmt.Sprintf("the %s controller is not available in %s (not enabled in its parent's cgroup.subtree_control, or not delegated)", c, d)}
+			}
+			if err := writeFile(file, "+"+c); err != nil {
+				return err
+			}
+			e := enabled{d, c}
+			g.enabled = append(g.enabled, e)
+			j.add(func() error {
+				g.enabled = slices.DeleteFunc(g.enabled, func(x enabled) bool { return x == e })
+				return writeFile(file, "-"+c)
+			})
+		}
+	}
+	return nil
+}
+
+// move writes pid into the group's cgroup.procs in hv (the whole process,
+// every thread), and records moving it back to from.
+func (g *Group) move(j *journal, hv *Hierarchy, pid int, from string) error {
+	if err := movePid(g.procs[hv], pid); err != nil {
+		return err
+	}
+	j.add(func() error { return movePid(from, pid) })
+	return nil
+}
+
+func movePid(dir string, pid int) error {
+	return writeFile(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid))
+}
+
+// write writes a value to a file of the group, recording how to put the
+// old value back unless the group is new in this apply.
+func (g *Group) write(j *journal, w Write, fresh bool) error {
+	dir := g.dirs[w.Hier]
+	if dir == "" {
+		return fmt.Errorf("internal error: group %s has no directory in the %s hierarchy", g.Name, strings.Join(w.Hier.Controllers, ","))
+	}
+	path := filepath.Join(dir, w.File)
+	if !exists(path) {
+		return &UnavailableError{Key: w.Key, Reason: fmt.Sprintf("%s does not exist (the kernel lacks this feature, or the controller is not enabled there)", path)}
+	}
+	var old string
+	if !fresh {
+		var err error
+		if old, err = readFile(path); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(path, w.Value); err != nil {
+		return err
+	}
+	if !fresh {
+		j.add(func() error { return writeFile(path, restoreValue(w, old)) })
+	}
+	return nil
+}
+
+// restoreValue returns what to write to put back old, the content of the
+// file before w. Files keyed by device take the old line of that device,
+// or no limit if it had none.
+func restoreValue(w Write, old string) string {
+	dev, _, _ := strings.Cut(w.Value, " ")
+	switch {
+	case w.File == "io.max" || strings.HasPrefix(w.File, "blkio.throttle."):
+		for _, line := range strings.Split(old, "\n") {
+			if strings.HasPrefix(line, dev+" ") {
+				return line
+			}
+		}
+		if w.File == "io.max" {
+			return dev + " rbps=max wbps=max riops=max wiops=max"
+		}
+		return dev + " 0"
+	case w.File == "io.weight":
+		line, _, _ := strings.Cut(old, "\n")
+		return line
+	}
+	return old
+}
+
+// pids returns the processes in the group and its descendants, from every
+// hierarchy it has a directory in.
+func (g *Group) pids() []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, dir := range g.dirs {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			for _, w := range readWords(filepath.Join(p, "cgroup.procs")) {
+				if n, err := strconv.Atoi(w); err == nil && !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+			return nil
+		})
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Freeze stops (frozen true) or resumes every process of the group with
+// the freezer: v2's cgroup.freeze, or v1's freezer.state. It waits until
+// the kernel reports the group frozen.
+func (g *Group) Freeze(frozen bool) error {
+	hv := g.host.serving("freezer")
+	if hv == nil || g.dirs[hv] == "" {
+		return &UnavailableError{Key: "freezer", Reason: g.host.notServed("freezer")}
+	}
+	dir := g.dirs[hv]
+	var file, value, done string
+	if hv.Version == 2 {
+		file, value = "cgroup.freeze", map[bool]string{true: "1", false: "0"}[frozen]
+		done = map[bool]string{true: "frozen 1", false: "frozen 0"}[frozen]
+	} else {
+		file, value = "freezer.state", map[bool]string{true: "FROZEN", false: "THAWED"}[frozen]
+		done = value
+	}
+	if err := writeFile(filepath.Join(dir, file), value); err != nil {
+		return err
+	}
+	check := filepath.Join(dir, file)
+	if hv.Version == 2 {
+		check = filepath.Join(dir, "cgroup.events")
+	}
+	for delay := time.Millisecond; ; delay *= 2 {
+		v, err := readFile(check)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(v, done) {
+			return nil
+		}
+		if delay > 2*time.Second {
+			return &Error{Op: "freeze", Path: dir, Err: unix.ETIMEDOUT, Note: "the kernel did not report the group " + strings.ToLower(value) + " in 4s"}
+		}
+		if hv.Version == 1 && frozen {
+			// v1 may stay FREEZING while a task is in an
+			// uninterruptible sleep; asking again retries (runc does).
+			writeFile(filepath.Join(dir, file), value)
+		}
+		time.Sleep(delay)
+	}
+}
+
+// Kill kills every process of the group: by cgroup.kill where the kernel
+// has it (v2, Linux 5.14), else by freezing the group so that nothing forks
+// meanwhile, sending SIGKILL to each process and thawing it. It waits up to
+// two seconds for the group to empty.
+func (g *Group) Kill() error {
+	killed := false
+	if hv := g.host.V2; hv != nil && g.dirs[hv] != "" {
+		f := filepath.Join(g.dirs[hv], "cgroup.kill")
+		if exists(f) {
+			if err := writeFile(f, "1"); err != nil {
+				return err
+			}
+			killed = true
+		}
+	}
+	if !killed {
+		frozen := g.Freeze(true) == nil
+		for _, pid := range g.pids() {
+			if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+				return &Error{Op: "kill", Path: strconv.Itoa(pid), Err: err}
+			}
+		}
+		if frozen {
+			if err := g.Freeze(false); err != nil {
+				return err
+			}
+		}
+	}
+	for delay := time.Millisecond; len(g.pids()) > 0; delay *= 2 {
+		if delay > time.Second {
+			return &Error{Op: "kill", Path: strings.Join(g.Dirs(), " "), Err: unix.EBUSY, Note: fmt.Sprintf("processes %v are still there 2s after SIGKILL", g.pids())}
+		}
+		time.Sleep(delay)
+	}
+	return nil
+}
+
+// remove removes the directories nsh made for the group, deepest first,
+// then takes back the controllers it enabled in subtree_control where no
+// other child cgroup is left. It fails with EBUSY, explained, while
+// processes remain.
+func (g *Group) remove() error {
+	var errs []error
+	for i := len(g.created) - 1; i >= 0; i-- {
+		if err := rmdir(g.created[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		g.created = slices.Delete(g.created, i, i+1)
+	}
+	for i := len(g.enabled) - 1; i >= 0; i-- {
+		e := g.enabled[i]
+		if hasChildDirs(e.dir) {
+			continue // another cgroup may use it; leave it on
+		}
+		if err := writeFile(filepath.Join(e.dir, "cgroup.subtree_control"), "-"+e.controller); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		g.enabled = slices.Delete(g.enabled, i, i+1)
+	}
+	return errors.Join(errs...)
+}
+
+func hasChildDirs(dir string) bool {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
+}
