@@ -223,17 +223,19 @@ func TestKill(t *testing.T) {
 		{"kill -l SIGRTMIN+2 36 RTMAX", `^36\nRTMIN\+2\n64\n$`, "", 0},
 		{"kill -l | head -1", `^ 1\) SIGHUP\s+ 2\) SIGINT`, "", 0},
 		{"kill -l 99", "", `^kill: 99: invalid signal number\n$`, 1},
+		{"kill -l | tail -1", `63\) SIGRTMAX-1\s+64\) SIGRTMAX\n$`, "", 0},
+		{"kill -l | tr '\\t' '\\n' | grep -c 'SIG'", `^62\n$`, "", 0},
 		{"kill -0 $$", "", "", 0},
 		{"kill -s 0 $$", "", "", 0},
 		{"kill -n 0 $$", "", "", 0},
 		{"kill -SIG0 $$", "", `invalid signal name`, 2},
-		{"kill -BOGUS 1", "", `^kill: BOGUS: invalid signal name\nusage: kill`, 2},
+		{"kill -BOGUS 1", "", `^kill: invalid signal name "BOGUS"\nusage: kill`, 2},
 		{"kill -s", "", `needs a signal`, 2},
 		{"kill", "", `^kill: no process given\nusage: kill`, 2},
 		{"kill -9", "", `no process given`, 2},
 		{"kill %1", "", `no job control`, 1},
 		{"kill abc", "", `^kill: abc: not a process id\n$`, 1},
-		{"kill -0 999999999", "", `^kill: kill 999999999 with SIG0: no such process\n$`, 1},
+		{"kill -0 999999999", "", `^kill: kill 999999999 with signal 0: no such process\n$`, 1},
 	})
 }
 

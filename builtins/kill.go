@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nsh-project/nsh/sig"
 )
 
 var killBuiltin = Builtin{
@@ -34,7 +35,7 @@ is reported with the PID and the reason).`,
 
 func runKill(c *Call) int {
 	args := c.Args
-	sig := syscall.SIGTERM
+	sg := unix.SIGTERM
 	// One signal option may come first; after it (and after "--"), a
 	// negative number is a process group.
 	if len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' && args[0] != "--" {
@@ -51,11 +52,11 @@ func runKill(c *Call) int {
 		default:
 			spec, args = a[1:], args[1:]
 		}
-		s, err := parseSignal(spec)
+		s, err := sig.Parse(spec)
 		if err != nil {
 			return c.Usagef("%v", err)
 		}
-		sig = s
+		sg = s
 	}
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
@@ -76,8 +77,8 @@ func runKill(c *Call) int {
 			status = 1
 			continue
 		}
-		if err := unix.Kill(pid, sig); err != nil {
-			c.Errorf("kill %d with %s: %v", pid, signalName(sig), err)
+		if err := unix.Kill(pid, sg); err != nil {
+			c.Errorf("kill %d with %s: %v", pid, sig.FullName(sg), err)
 			status = 1
 		}
 	}
@@ -88,8 +89,11 @@ func runKill(c *Call) int {
 func killList(c *Call, args []string) int {
 	if len(args) == 0 {
 		var names []string
-		for n := 1; n < 65; n++ {
-			names = append(names, fmt.Sprintf("%2d) %s", n, signalName(syscall.Signal(n))))
+		for n := unix.Signal(1); n <= sig.RTMax; n++ {
+			if n > unix.SIGSYS && n < sig.RTMin {
+				continue // 32 and 33 belong to the C library, as kill -l shows
+			}
+			names = append(names, fmt.Sprintf("%2d) %s", n, sig.FullName(n)))
 		}
 		for i, n := range names {
 			sep := "\t"
@@ -111,10 +115,10 @@ func killList(c *Call, args []string) int {
 				status = 1
 				continue
 			}
-			c.Printf("%s\n", strings.TrimPrefix(signalName(syscall.Signal(n)), "SIG"))
+			c.Printf("%s\n", sig.Name(unix.Signal(n)))
 			continue
 		}
-		s, err := parseSignal(a)
+		s, err := sig.Parse(a)
 		if err != nil {
 			c.Errorf("%v", err)
 			status = 1
@@ -123,79 +127,4 @@ func killList(c *Call, args []string) int {
 		c.Printf("%d\n", int(s))
 	}
 	return status
-}
-
-// sigRTMIN and sigRTMAX are the real-time signals a program may use; glibc
-// reserves 32 and 33 for itself, so SIGRTMIN is 34, as in bash and kill(1).
-const (
-	sigRTMIN = 34
-	sigRTMAX = 64
-)
-
-// parseSignal reads a signal name ("TERM", "SIGTERM", "term", "RTMIN+2")
-// or number.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > sigRTMAX {
-			return 0, fmt.Errorf("%s: invalid signal number", s)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	switch name {
-	case "SIGIOT":
-		return syscall.SIGABRT, nil
-	case "SIGPOLL":
-		return syscall.SIGIO, nil
-	case "SIGCLD":
-		return syscall.SIGCHLD, nil
-	}
-	for _, rt := range []struct {
-		prefix string
-		base   int
-		sign   int
-	}{{"SIGRTMIN", sigRTMIN, 1}, {"SIGRTMAX", sigRTMAX, -1}} {
-		rest, ok := strings.CutPrefix(name, rt.prefix)
-		if !ok {
-			continue
-		}
-		off := 0
-		if rest != "" {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n*rt.sign < 0 {
-				break
-			}
-			off = n
-		}
-		if n := rt.base + off; n >= sigRTMIN && n <= sigRTMAX {
-			return syscall.Signal(n), nil
-		}
-	}
-	return 0, fmt.Errorf("%s: invalid signal name", s)
-}
-
-// signalName names a signal as kill -l does: "SIGTERM", "SIGRTMIN+3".
-func signalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return n
-	}
-	switch n := int(sig); {
-	case n >= sigRTMIN && n <= sigRTMIN+15:
-		if n == sigRTMIN {
-			return "SIGRTMIN"
-		}
-		return fmt.Sprintf("SIGRTMIN+%d", n-sigRTMIN)
-	case n > sigRTMIN+15 && n <= sigRTMAX:
-		if n == sigRTMAX {
-			return "SIGRTMAX"
-		}
-		return fmt.Sprintf("SIGRTMAX-%d", sigRTMAX-n)
-	}
-	return fmt.Sprintf("SIG%d", int(sig))
 }

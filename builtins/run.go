@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/interp"
+
+	"github.com/nsh-project/nsh/sig"
 )
 
 // killDelay is how long a command may take to exit after SIGTERM when the
@@ -60,22 +62,22 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 		return exitStatus(126)
 	}
 	if ws.Signaled() {
-		sig := ws.Signal()
+		sg := ws.Signal()
 		switch {
-		case sig == syscall.SIGINT:
+		case sg == syscall.SIGINT:
 			if s.Interactive {
 				// The command died of the Ctrl-C: so does the rest of
 				// the line, as in bash.
 				s.interruptLine()
 			}
-		case sig != syscall.SIGPIPE:
+		case sg != syscall.SIGPIPE:
 			core := ""
 			if ws.CoreDump() {
 				core = " (core dumped)"
 			}
-			fmt.Fprintf(hc.Stderr, "nsh: %s: killed by %s%s\n", args[0], unix.SignalName(sig), core)
+			fmt.Fprintf(hc.Stderr, "nsh: %s: killed by %s%s\n", args[0], sig.FullName(unix.Signal(sg)), core)
 		}
-		return exitStatus(128 + int(sig))
+		return exitStatus(128 + int(sg))
 	}
 	return exitStatus(ws.ExitStatus())
 }
