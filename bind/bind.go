@@ -15,6 +15,7 @@ package bind
 
 import (
 	"errors"
+	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -104,13 +105,20 @@ func (b Bind) String() string {
 	return line("bind", b.Src, b.Dst)
 }
 
-// Apply makes the bind mount.
+// Apply makes the bind mount. A source below '#/' is cloned from the
+// root device's descriptor (open_tree, move_mount): the old root is
+// mounted nowhere in the namespace.
 func (b Bind) Apply(s *Sys) error {
-	src, err := sourcePath(s, b.Src)
+	dirfd, rel, dev, err := s.RootDevice(b.Src)
 	if err != nil {
-		return err
+		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: err}
 	}
-	kind, err := s.Stat(src)
+	var kind Kind
+	if dev {
+		kind, err = s.StatAt(dirfd, rel)
+	} else {
+		kind, err = s.Stat(b.Src)
+	}
 	if err != nil {
 		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: err}
 	}
@@ -123,7 +131,11 @@ func (b Bind) Apply(s *Sys) error {
 	if b.Single {
 		flags = unix.MS_BIND
 	}
-	if err := s.Mount(src, t.Path, "", flags, ""); err != nil {
+	if dev {
+		if err := bindFromFD(s, dirfd, rel, t.Path, !b.Single); err != nil {
+			return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: err}
+		}
+	} else if err := s.Mount(b.Src, t.Path, "", flags, ""); err != nil {
 		return &Error{Op: "mount", Src: b.Src, Dst: b.Dst, Flags: flags, Err: err}
 	}
 	if b.ReadOnly {
@@ -132,16 +144,21 @@ func (b Bind) Apply(s *Sys) error {
 	return nil
 }
 
-// sourcePath turns '#/PATH' into a path below the old root.
-func sourcePath(s *Sys, src string) (string, error) {
-	if src != "#/" && !strings.HasPrefix(src, "#/") {
-		return src, nil
+// bindFromFD binds rel below dirfd onto dst with the new mount API.
+func bindFromFD(s *Sys, dirfd int, rel, dst string, recursive bool) error {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
 	}
-	root, err := s.OldRoot()
+	fd, err := s.OpenTree(dirfd, rel, flags)
 	if err != nil {
-		return "", &Error{Op: "bind", Src: src, Err: err}
+		return fmt.Errorf("open_tree: %w", err)
 	}
-	return path.Join(root, strings.TrimPrefix(src, "#")), nil
+	defer s.Close(fd)
+	if err := s.MoveMount(fd, dst); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	return nil
 }
 
 // readOnly makes the mount at t read-only, and every mount below it when

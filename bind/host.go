@@ -7,8 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-
+	
 	"golang.org/x/sys/unix"
 )
 
@@ -20,20 +19,6 @@ const (
 	pidNSInitIno = 0xEFFFFFFC
 	mntNSInitIno = 0xEFFFFFF8
 )
-
-var oldRoot struct {
-	sync.Mutex
-	path string
-	gone bool
-}
-
-// SetOldRoot records where the root this namespace was cloned from is
-// reachable (rfork N keeps it there), so that '#/' names it.
-func SetOldRoot(path string) {
-	oldRoot.Lock()
-	defer oldRoot.Unlock()
-	oldRoot.path, oldRoot.gone = path, false
-}
 
 // Host returns the seam that makes the real system calls.
 func Host() *Sys {
@@ -49,24 +34,8 @@ func Host() *Sys {
 			}
 			return unix.MountSetattr(unix.AT_FDCWD, dst, flags, &unix.MountAttr{Attr_set: set, Attr_clr: clear})
 		},
-		PivotRoot: func(newroot, putold string) error {
-			err := unix.PivotRoot(newroot, putold)
-			if err == nil {
-				oldRoot.Lock()
-				oldRoot.gone = true
-				oldRoot.Unlock()
-			}
-			return err
-		},
-		Chroot: func(dir string) error {
-			err := unix.Chroot(dir)
-			if err == nil {
-				oldRoot.Lock()
-				oldRoot.gone = true
-				oldRoot.Unlock()
-			}
-			return err
-		},
+		PivotRoot: unix.PivotRoot,
+		Chroot:    unix.Chroot,
 		Chdir: unix.Chdir,
 		OpenDir: func(path string) (int, error) {
 			return unix.Open(path, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -93,16 +62,25 @@ func Host() *Sys {
 		HostNamespace: hostNamespace,
 		CloseDirs:     closeDirs,
 		Clean:         cleanRoot,
-		OldRoot: func() (string, error) {
-			oldRoot.Lock()
-			defer oldRoot.Unlock()
-			switch {
-			case oldRoot.path != "":
-				return oldRoot.path, nil
-			case oldRoot.gone:
-				return "", errors.New("the root this namespace was cloned from is out of reach after pivot or chroot")
+		RootDevice: func(path string) (int, string, bool, error) {
+			if path == "#/" || strings.HasPrefix(path, "#/") {
+				return -1, "", true, errors.New("'#/' is not available: only a namespace made by \"rfork N\" has it")
 			}
-			return "/", nil
+			return -1, "", false, nil
+		},
+		OpenTree: unix.OpenTree,
+		MoveMount: func(fd int, dst string) error {
+			return unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		},
+		StatAt: func(dirfd int, path string) (Kind, error) {
+			var st unix.Stat_t
+			if err := unix.Fstatat(dirfd, path, &st, 0); err != nil {
+				return Existing, err
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				return Dir, nil
+			}
+			return File, nil
 		},
 	}
 }

@@ -88,7 +88,16 @@ type Sys struct {
 	// Clean deletes the contents of the initramfs root dir, staying on its
 	// filesystem and sparing the directory skip, as switch_root does.
 	Clean func(dir, skip string) error
-	// OldRoot returns the directory that '#/' names: the root this
-	// namespace was cloned from.
-	OldRoot func() (string, error)
+	// RootDevice resolves a path below '#/', the root this namespace was
+	// cloned from (rfork N): a directory descriptor of the old root and
+	// the path relative to it. ok is false for other paths. Host's has no
+	// root device; the shell that made one sets its own.
+	RootDevice func(path string) (dirfd int, rel string, ok bool, err error)
+	// OpenTree is open_tree(2), to bind from a descriptor.
+	OpenTree func(dirfd int, path string, flags uint) (int, error)
+	// MoveMount attaches the detached mount tree fd at dst
+	// (move_mount(2) with MOVE_MOUNT_F_EMPTY_PATH).
+	MoveMount func(fd int, dst string) error
+	// StatAt says whether path below dirfd is a directory or another file.
+	StatAt func(dirfd int, path string) (Kind, error)
 }

@@ -79,7 +79,7 @@ func runBind(c *Call) int {
 	default:
 		op = bind.Bind{Src: src, Dst: dst, ReadOnly: c.Opts.GetBool("r")}
 	}
-	if err := op.Apply(bind.Host()); err != nil {
+	if err := op.Apply(mountSys()); err != nil {
 		if c.Opts.GetBool("q") {
 			return 1
 		}
@@ -111,4 +111,12 @@ func consoleOf(c *Call) string {
 		return ""
 	}
 	return tty
+}
+
+// mountSys is the system-call seam of package bind, with '#/', the root
+// device of rfork N (RootDevice).
+func mountSys() *bind.Sys {
+	s := bind.Host()
+	s.RootDevice = RootDevice
+	return s
 }

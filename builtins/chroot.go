@@ -28,7 +28,7 @@ the safe form.`,
 		chrootWarned.Do(func() {
 			c.Errorf("warning: a chroot can be escaped by a process allowed to chroot; pivot in a new mount namespace cannot")
 		})
-		if err := (bind.Chroot{Dir: absPath(c, c.Args[0])}).Apply(bind.Host()); err != nil {
+		if err := (bind.Chroot{Dir: absPath(c, c.Args[0])}).Apply(mountSys()); err != nil {
 			return c.Fail(err)
 		}
 		return c.InterpBuiltin("cd", "/")

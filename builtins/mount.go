@@ -103,7 +103,7 @@ func runMount(c *Call) int {
 		}
 		op = bind.Mount{Src: c.Args[0], Dst: absPath(c, c.Args[1]), FSType: fstype, Flags: flags, Data: data}
 	}
-	if err := op.Apply(bind.Host()); err != nil {
+	if err := op.Apply(mountSys()); err != nil {
 		return c.Fail(err)
 	}
 	return 0

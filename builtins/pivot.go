@@ -33,7 +33,7 @@ PID 1 of a machine): run "unshare -m" first.`,
 			return c.Usagef("NEWROOT is needed")
 		}
 		op := bind.Pivot{NewRoot: absPath(c, c.Args[0]), PutOld: c.Opts.GetString("put-old"), Clean: c.Opts.GetBool("clean")}
-		if err := op.Apply(bind.Host()); err != nil {
+		if err := op.Apply(mountSys()); err != nil {
 			return c.Fail(err)
 		}
 		return c.InterpBuiltin("cd", "/")

@@ -12,7 +12,8 @@ unmount (MNT_FORCE, for network filesystems).
 
 With two operands, as Plan 9's unmount, SRC leaves the union at DST made
 by "bind -a" or "bind -b"; when only DST's own directory is left the
-union is gone. "unmount DST" removes the whole union.
+union is gone. "unmount DST" removes the whole union. "unmount '#/'"
+lets go of the root this namespace was cloned from (rfork N).
 
 Unmounting acts on the mount namespace: this shell and every process in
 it. "umount" and "unmount" are the same builtin.`
@@ -44,8 +45,15 @@ func umountFlags(fs *FlagSet) {
 
 func runUmount(c *Call) int {
 	var op bind.Op
-	switch len(c.Args) {
-	case 1:
+	switch {
+	case len(c.Args) == 1 && c.Args[0] == "#/":
+		// The root device of rfork N is no mount: releasing it closes
+		// the descriptor that keeps the old root.
+		if !ReleaseRootDevice() {
+			return c.Failf("'#/': there is no root device to release")
+		}
+		return 0
+	case len(c.Args) == 1:
 		u := bind.Umount{Dst: absPath(c, c.Args[0]), Recursive: c.Opts.GetBool("R")}
 		if c.Opts.GetBool("l") {
 			u.Flags |= unix.MNT_DETACH
@@ -54,12 +62,12 @@ func runUmount(c *Call) int {
 			u.Flags |= unix.MNT_FORCE
 		}
 		op = u
-	case 2:
+	case len(c.Args) == 2:
 		op = bind.Unbind{Src: absPath(c, c.Args[0]), Dst: absPath(c, c.Args[1])}
 	default:
 		return c.Usagef("DST, or SRC and DST, are needed")
 	}
-	if err := op.Apply(bind.Host()); err != nil {
+	if err := op.Apply(mountSys()); err != nil {
 		return c.Fail(err)
 	}
 	return 0
