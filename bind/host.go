@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	
+
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +36,7 @@ func Host() *Sys {
 		},
 		PivotRoot: unix.PivotRoot,
 		Chroot:    unix.Chroot,
-		Chdir: unix.Chdir,
+		Chdir:     unix.Chdir,
 		OpenDir: func(path string) (int, error) {
 			return unix.Open(path, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		},
