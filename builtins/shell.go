@@ -61,6 +61,8 @@ type Shell struct {
 	exiting    bool
 
 	prog *syntax.File // the program Run is running
+
+	exitTrap string // an interactive session's EXIT trap
 }
 
 // ExitError is returned by [Shell.Run] when a builtin ended the shell, such
@@ -191,8 +193,51 @@ func (s *Shell) callHandler(ctx context.Context, args []string) ([]string, error
 		return append([]string{builtinCall}, args...), nil
 	case (name == "builtin" || name == "command") && len(args) > 1 && Lookup(args[1]) != nil:
 		return append([]string{builtinCall}, args[1:]...), nil
+	case name == "trap" && s.Interactive && s.Runner.Funcs[name] == nil:
+		return s.takeExitTrap(args), nil
 	}
 	return args, nil
+}
+
+// takeExitTrap keeps an interactive session's EXIT trap for the end of the
+// session. The interpreter runs a program's EXIT trap when the program
+// ends, and in a session each line is a program of its own.
+func (s *Shell) takeExitTrap(args []string) []string {
+	if len(args) < 3 || strings.HasPrefix(args[1], "-") && args[1] != "-" {
+		return args // printing (trap, trap -p) or a single operand
+	}
+	action, sigs := args[1], args[2:]
+	rest := []string{"trap", action}
+	for _, sg := range sigs {
+		if sg == "EXIT" || sg == "0" || strings.EqualFold(sg, "exit") {
+			s.exitTrap = action
+			if action == "-" {
+				s.exitTrap = ""
+			}
+			continue
+		}
+		rest = append(rest, sg)
+	}
+	if len(rest) == 2 {
+		return []string{"true"}
+	}
+	return rest
+}
+
+// RunExitTrap runs the EXIT trap an interactive session set, when the
+// session ends.
+func (s *Shell) RunExitTrap(ctx context.Context) {
+	if s.exitTrap == "" {
+		return
+	}
+	prog, err := syntax.NewParser().Parse(strings.NewReader(s.exitTrap), "trap")
+	if err != nil {
+		fmt.Fprintf(s.stderr, "nsh: trap: %v\n", err)
+		return
+	}
+	s.exitTrap = ""
+	s.exiting = false
+	s.Run(ctx, prog)
 }
 
 // execMiddleware runs nsh builtins and external commands; it never calls

@@ -58,6 +58,7 @@ func interact(sh *builtins.Shell, stdin *os.File, stdout, stderr io.Writer, noex
 	}
 
 	status := 0
+	defer func() { sh.RunExitTrap(context.Background()) }()
 	parser := syntax.NewParser()
 	for {
 		src, err := readProgram(ln, sh)

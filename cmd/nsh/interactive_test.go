@@ -167,6 +167,10 @@ func TestInteractive(t *testing.T) {
 	tm.expect(`hello 42\r\n`)
 	tm.expect(prompt)
 
+	// An EXIT trap runs when the session ends, not after each line.
+	tm.send("trap 'echo bye-trap' EXIT\r")
+	tm.expect(prompt)
+
 	// Ctrl-C interrupts the running command, not the shell.
 	tm.send("sleep 100; echo not-reached\r")
 	deadline := time.Now().Add(10 * time.Second)
@@ -218,6 +222,10 @@ func TestInteractive(t *testing.T) {
 	tm.send("\x04")
 	if st := tm.wait(); st != 1 {
 		t.Fatalf("Ctrl-D: status %d, want 1 (the last command's)", st)
+	}
+	<-tm.done
+	if n := strings.Count(string(tm.buf), "bye-trap\r\n"); n != 1 {
+		t.Fatalf("the EXIT trap ran %d times, want once at the end: %q", n, tm.buf)
 	}
 
 	// History survives a restart.
