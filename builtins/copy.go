@@ -98,6 +98,8 @@ type copySpec struct {
 	viaFdDir bool
 	// clearEnv drops the exported variables (rfork E).
 	clearEnv bool
+	// dir, when set, is the copy's working directory (rfork N: /).
+	dir string
 }
 
 // idMap is one line of a uid_map or gid_map: Inside is the first id in
@@ -260,18 +262,32 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 	if attr.Pdeathsig == 0 {
 		attr.Pdeathsig = unix.SIGKILL
 	}
+	// The script's descriptors 3 to 9 (exec 3>file) go to the copy at
+	// the same numbers, unless rfork F; the plan comes on the next one.
+	var extra []*os.File
+	if !spec.plan.Setup.CloseFds {
+		extra = scriptFds()
+	} else {
+		extra = make([]*os.File, maxScriptFd-minScriptFd+1)
+	}
+	planFd := 3 + len(extra)
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        []string{"nsh"},
-		Env:         append(spec.env, copyEnv+"=3"),
+		Env:         append(spec.env, copyEnv+"="+strconv.Itoa(planFd)),
 		Stdin:       c.Stdin,
 		Stdout:      c.Stdout,
 		Stderr:      c.Stderr,
-		ExtraFiles:  []*os.File{pr},
+		ExtraFiles:  append(extra, pr),
 		SysProcAttr: &attr,
 	}
 	proc, err := startProc(cmd)
 	pr.Close()
+	for _, f := range extra {
+		if f != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		return 0, dirty, startError(c.Name(), attr.Cloneflags, err)
 	}
@@ -299,6 +315,29 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 		return 0, dirty, fmt.Errorf("wait for the copy: %w", err)
 	}
 	return waitCode(ws), dirty, nil
+}
+
+// scriptFds returns duplicates of the descriptors 3 to 9 the script has
+// open (nil for the closed ones), to be passed at the same numbers.
+func scriptFds() []*os.File {
+	files := make([]*os.File, maxScriptFd-minScriptFd+1)
+	closedFds.Lock()
+	defer closedFds.Unlock()
+	for fd := minScriptFd; fd <= maxScriptFd; fd++ {
+		if closedFds.fd[fd] {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+		if err != nil {
+			continue
+		}
+		files[fd-minScriptFd] = os.NewFile(uintptr(dup), "fd"+strconv.Itoa(fd))
+	}
+	return files
 }
 
 // cmdPid returns the pid of the started copy.

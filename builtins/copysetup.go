@@ -91,7 +91,7 @@ func loUp() error {
 
 // The root device '#/' of `rfork N`: the root this namespace was cloned
 // from, reachable to nsh's builtins only, through a descriptor. It is not
-// mounted anywhere in the new tree (a detached mount kept alive by the
+// mounted anywhere in the new tree (a detached copy kept alive by the
 // descriptor), so no process of the namespace can walk into it; the
 // builtins that take device names (bind) open paths below it with
 // RootDevice.
@@ -104,8 +104,8 @@ var rootDev struct {
 // emptyRoot makes / an empty tmpfs and keeps the old root as '#/'. As
 // bubblewrap does: a tmpfs is mounted on a directory of the old tree
 // (/tmp, in this private mount namespace), pivot_root puts the old root
-// below it, and the old root is then detached; an O_PATH descriptor keeps
-// it reachable. pivot_root takes the tmpfs away from where it was mounted,
+// below it, a detached copy of it is taken (open_tree), and the old root
+// is unmounted; the copy's descriptor keeps it reachable. pivot_root takes the tmpfs away from where it was mounted,
 // so '#/'/tmp shows the old /tmp again.
 func emptyRoot() error {
 	base := ""
@@ -131,9 +131,13 @@ func emptyRoot() error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
-	fd, err := unix.Open("/.oldroot", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// A detached copy of the old tree, in an anonymous mount namespace
+	// that only this descriptor holds: open_tree(2) can clone from it
+	// (bind '#/'/usr /usr), which it cannot from a tree unmounted with
+	// MNT_DETACH.
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/.oldroot", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
-		return fmt.Errorf("open /.oldroot: %w", err)
+		return fmt.Errorf("open_tree /.oldroot (OPEN_TREE_CLONE|AT_RECURSIVE): %w", err)
 	}
 	if err := unix.Unmount("/.oldroot", unix.MNT_DETACH); err != nil {
 		unix.Close(fd)

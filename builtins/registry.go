@@ -19,6 +19,7 @@ func init() {
 		&execBuiltin,
 		&helpBuiltin,
 		&hostnameBuiltin,
+		&imageBuiltin,
 		&killBuiltin,
 		&limitBuiltin,
 		&ulimitBuiltin,
@@ -28,6 +29,7 @@ func init() {
 		&umaskBuiltin,
 		&umountBuiltin,
 		&unmountBuiltin,
+		&rforkBuiltin,
 		&unshareBuiltin,
 	} {
 		registry[b.Name] = b

@@ -142,6 +142,16 @@ func restore(st *shellState, stdin *os.File, stdout, stderr io.Writer) (*Shell, 
 	if st.Vars == nil {
 		st.Vars = map[string]expand.Variable{}
 	}
+	// The process starts wherever the original forked it from (for enter,
+	// a directory of the original's /proc): it moves to the shell's
+	// directory, or to / when that does not exist in the new namespaces.
+	if err := os.Chdir(st.Dir); err != nil {
+		fmt.Fprintf(stderr, "nsh: %s: %v; going on in /\n", st.Dir, unwrapExec(err))
+		st.Dir = "/"
+		if err := os.Chdir("/"); err != nil {
+			return nil, nil, fmt.Errorf("chdir /: %w", err)
+		}
+	}
 	sh, err := New(Options{
 		Interactive: st.Interactive,
 		Stdin:       stdin,

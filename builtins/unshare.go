@@ -243,6 +243,9 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 		}
 		env = nil
 	}
+	if spec.dir != "" {
+		st.Dir = spec.dir
+	}
 	spec.plan.State = st
 	spec.env = withVar(env, "NSH_DEPTH", strconv.Itoa(st.Depth))
 	status, err := runCopy(c, spec)
