@@ -20,6 +20,7 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -218,20 +219,32 @@ func repoRoot() (string, error) {
 }
 
 // binaries finds bin/nsh and bin/nsinit, building each one that is missing
-// (or both with -build) the way make does. A binary that does not build
-// is recorded with the reason, and its rows are skipped.
+// (or both with -build) as make does (static, stripped). The build goes to
+// a temporary name first: a tree that does not build right now leaves an
+// existing binary in place, which is then used with a warning. A binary
+// that is missing and does not build is recorded with the reason, and its
+// rows are skipped.
 func (e *env) binaries(rebuild bool) {
 	for _, name := range []string{"nsh", "nsinit"} {
 		path := filepath.Join(e.root, "bin", name)
-		if _, err := os.Stat(path); err != nil || rebuild {
-			cmd := exec.Command("go", "build", "-o", path, "./cmd/"+name)
+		_, statErr := os.Stat(path)
+		if statErr != nil || rebuild {
+			tmp := path + ".bench-new"
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "./cmd/"+name)
 			cmd.Dir = e.root
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			out, err := cmd.CombinedOutput()
+			if err == nil {
+				err = os.Rename(tmp, path)
+			}
 			if err != nil {
-				os.Remove(path)
-				e.why[name] = fmt.Sprintf("bin/%s does not build yet (CGO_ENABLED=0 go build -o bin/ ./cmd/...): %s", name, lastLine(string(out)))
-				continue
+				os.Remove(tmp)
+				msg := fmt.Sprintf("./cmd/%s does not build (make build): %s", name, lastLine(string(out)))
+				if statErr != nil {
+					e.why[name] = "bin/" + name + " is missing and " + msg
+					continue
+				}
+				fmt.Fprintf(e.log, "bench: WARNING: %s; using the bin/%s there is\n", msg, name)
 			}
 		}
 		switch name {
@@ -254,17 +267,36 @@ func (e *env) header() {
 			e.printf("%s: missing: %s\n", name, e.why[name])
 			continue
 		}
-		e.printf("%s: bin/%s %s\n", name, name, version(path, "--version"))
+		note := ""
+		if dyn, err := dynamic(path); err == nil && dyn {
+			note = " (dynamically linked: not as make builds it; use make build or -build)"
+		}
+		e.printf("%s: bin/%s %s%s\n", name, name, version(path, "--version"), note)
 	}
 	e.printf("peers:\n")
 	for _, p := range peerNames {
 		path := look(p)
 		if path == "" {
-			e.printf("  %-12s not installed (Debian package %s)\n", p, peerPackage[p])
+			e.printf("  %-18s not installed (Debian package %s)\n", p, peerPackage[p])
 			continue
 		}
-		e.printf("  %-12s %s (%s %s)\n", p, path, peerPackage[p], debVersion(peerPackage[p]))
+		e.printf("  %-18s %s (%s %s)\n", p, path, peerPackage[p], debVersion(peerPackage[p]))
 	}
+}
+
+// dynamic reports whether the ELF file at path has a program interpreter.
+func dynamic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func kernel() string {

@@ -23,7 +23,7 @@ func sizeSuite(e *env) {
 			t.add("bin/"+n, "-", "-", "missing (see above)")
 			continue
 		}
-		row("bin/"+n, filepath.Join(e.root, "bin", n), "CGO_ENABLED=0 go build, static")
+		row("bin/"+n, filepath.Join(e.root, "bin", n), "make build (static, stripped)")
 	}
 	for _, p := range []string{"tini-static", "tini", "dumb-init", "catatonit", "bwrap", "runc", "crun", "busybox", "dash", "bash"} {
 		if path := look(p); path != "" {
