@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,10 @@ type nsinit struct {
 
 	sharedTTY bool // the child is in nsinit's session (tini's way)
 	oom       oomCounter
+
+	// beforeSpawn runs after signals are caught and before the child is
+	// started (tests only).
+	beforeSpawn func()
 }
 
 // run is the boot order.
@@ -75,6 +80,9 @@ func (n *nsinit) run() int {
 	// 4. The one wait4 loop, then the command in its own session.
 	reaper := NewReaper()
 	reaper.OnOrphan(n.orphan)
+	if n.beforeSpawn != nil {
+		n.beforeSpawn()
+	}
 	child, code := n.spawn(reaper)
 	// 5. Forward signals until it ends; TERM, grace, KILL what is left.
 	if child != nil {
@@ -116,6 +124,7 @@ const (
 func catchSignals() chan os.Signal {
 	ch := make(chan os.Signal, 128)
 	signal.Notify(ch, forwarded()...)
+	setGoKept(true)
 	return ch
 }
 
@@ -123,11 +132,36 @@ func catchSignals() chan os.Signal {
 func forwarded() []os.Signal {
 	var l []os.Signal
 	for _, s := range sig.All() {
-		if sig.Catchable(s) && s != unix.SIGCHLD && s != unix.SIGURG {
+		if sig.Catchable(s) && s != unix.SIGCHLD && s != unix.SIGURG && !slices.Contains(goKeeps, s) {
 			l = append(l, s)
 		}
 	}
 	return l
+}
+
+// goKeeps are the signals Go's runtime never hands to os/signal: SIGPROF
+// (its profiler's) and 32-34 (the C libraries' thread signals). nsinit
+// cannot forward them. As PID 1 the kernel drops them (init has no handler
+// for them); otherwise they would kill nsinit, so it ignores them, except
+// around fork: the child starts with their default action.
+var goKeeps = []unix.Signal{unix.SIGPROF, 32, 33, 34}
+
+// kSigaction is struct sigaction of rt_sigaction(2) (x86, arm64, riscv).
+type kSigaction struct {
+	handler, flags, restorer uintptr
+	mask                     uint64
+}
+
+// setGoKept sets the disposition of goKeeps to SIG_IGN or SIG_DFL with the
+// system call: os/signal refuses to touch them.
+func setGoKept(ignore bool) {
+	var sa kSigaction
+	if ignore {
+		sa.handler = 1 // SIG_IGN
+	}
+	for _, s := range goKeeps {
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(s), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+	}
 }
 
 // markStrayFDs sets close-on-exec on every descriptor above 2: nsinit
@@ -232,7 +266,9 @@ func (n *nsinit) spawn(r *Reaper) (*Proc, int) {
 	runtime.LockOSThread()
 	var empty, old unix.Sigset_t
 	unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
+	setGoKept(false)
 	p, err := r.Start(cmd)
+	setGoKept(true)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.UnlockOSThread()
 

@@ -281,9 +281,9 @@ type mountEntry struct {
 	Root      string // the path in the file system mounted at Dst
 	Dst       string
 	SuperOpts string
-	Type     string
-	Source   string
-	Optional string // the optional fields: "shared:1 master:2"
+	Type      string
+	Source    string
+	Optional  string // the optional fields: "shared:1 master:2"
 }
 
 type mountinfo []mountEntry
