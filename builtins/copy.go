@@ -55,6 +55,11 @@ type copyPlan struct {
 	Reexec bool `json:",omitempty"`
 	// Name is the builtin that made the copy, for messages.
 	Name string
+	// Pdeathsig is set by the copy itself when the original could not
+	// have the kernel set it at fork (see copySpec.noPdeathsig); the plan
+	// pipe, which the original keeps open until the copy ends, tells the
+	// copy whether the original died before that.
+	Pdeathsig int `json:",omitempty"`
 }
 
 // copySetup is what the copy does in its new namespaces before it goes on.
@@ -100,6 +105,8 @@ type copySpec struct {
 	clearEnv bool
 	// dir, when set, is the copy's working directory (rfork N: /).
 	dir string
+	// noPdeathsig leaves the parent-death signal to the copy (plan.Pdeathsig).
+	noPdeathsig bool
 }
 
 // idMap is one line of a uid_map or gid_map: Inside is the first id in
@@ -259,7 +266,7 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 	}
 	defer pw.Close()
 	attr := spec.attr
-	if attr.Pdeathsig == 0 {
+	if attr.Pdeathsig == 0 && !spec.noPdeathsig {
 		attr.Pdeathsig = unix.SIGKILL
 	}
 	// The script's descriptors 3 to 9 (exec 3>file) go to the copy at
@@ -306,7 +313,8 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 	if err := json.NewEncoder(pw).Encode(&spec.plan); err != nil {
 		return abort(fmt.Errorf("send the plan to the copy: %w", err))
 	}
-	pw.Close()
+	// pw stays open until the copy ends: its end of file tells the copy
+	// that the original is gone (plan.Pdeathsig).
 
 	stop := forwardSignals(proc, c.Shell.Interactive)
 	ws, err := proc.Wait()

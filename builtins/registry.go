@@ -29,6 +29,7 @@ func init() {
 		&umaskBuiltin,
 		&umountBuiltin,
 		&unmountBuiltin,
+		&enterBuiltin,
 		&rforkBuiltin,
 		&unshareBuiltin,
 	} {

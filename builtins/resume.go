@@ -53,6 +53,9 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 	f := os.NewFile(uintptr(fd), "plan")
 	var plan copyPlan
 	err = json.NewDecoder(f).Decode(&plan)
+	if err == nil && plan.Pdeathsig != 0 {
+		err = setPdeathsig(f, unix.Signal(plan.Pdeathsig))
+	}
 	f.Close()
 	if err != nil {
 		return fail("nsh", "reading the plan from the original shell: %v", err)
@@ -85,6 +88,20 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 		return fail(plan.Name, "resuming the shell in the new namespaces: %v", err)
 	}
 	return &Resumed{Shell: sh, Prog: prog, Interactive: plan.State.Interactive}, 0, true
+}
+
+// setPdeathsig makes the kernel send s to the copy when the original's
+// forking thread ends, then checks that the original has not ended
+// already: it holds the other end of the plan pipe until the copy ends.
+func setPdeathsig(plan *os.File, s unix.Signal) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(s), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
+	}
+	fds := []unix.PollFd{{Fd: int32(plan.Fd()), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0 {
+		os.Exit(128 + int(s))
+	}
+	return nil
 }
 
 // catchInitSignals handles the signals that end a shell: as PID 1 of a pid
