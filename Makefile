@@ -40,10 +40,10 @@ run: build
 
 # The initramfs and its VM boot (qemu, TCG when there is no KVM).
 initramfs: build
-	bin/nsh -c 'image initramfs -o bin/initramfs.cpio.gz --script examples/vm/demo.nsh --module overlay'
+	bin/nsh -c 'image initramfs -o bin/initramfs.cpio.gz --script examples/vm/demo.nsh --module overlay examples/vm/root:/'
 
 vm: initramfs
-	bin/nsh examples/vm/boot.nsh bin/initramfs.cpio.gz
+	bin/nsh -c 'image boot bin/initramfs.cpio.gz'
 
 clean:
 	rm -rf bin

@@ -34,19 +34,56 @@ type Entry struct {
 	Size int64
 }
 
-// String prints the entry as `ls -l` would, with where it comes from.
+// String prints the entry as `ls -l` would, with where it comes from:
+// "-rwxr-xr-x /init 3391676 from bin/nsinit", "crw------- /dev/console 5,1".
 func (e Entry) String() string {
+	m := lsMode(e.Mode)
 	switch {
 	case e.Mode.IsDir():
-		return fmt.Sprintf("%v /%s", e.Mode, e.Name)
+		return fmt.Sprintf("%s /%s", m, e.Name)
 	case e.Mode&fs.ModeSymlink != 0:
-		return fmt.Sprintf("%v /%s -> %s", e.Mode, e.Name, e.Target)
+		return fmt.Sprintf("%s /%s -> %s", m, e.Name, e.Target)
 	case e.Mode&fs.ModeDevice != 0:
-		return fmt.Sprintf("%v /%s %d,%d", e.Mode, e.Name, e.Major, e.Minor)
+		return fmt.Sprintf("%s /%s %d,%d", m, e.Name, e.Major, e.Minor)
 	case e.Src != "":
-		return fmt.Sprintf("%v /%s %d from %s", e.Mode, e.Name, e.Size, e.Src)
+		return fmt.Sprintf("%s /%s %d from %s", m, e.Name, e.Size, e.Src)
 	}
-	return fmt.Sprintf("%v /%s %d", e.Mode, e.Name, e.Size)
+	return fmt.Sprintf("%s /%s %d", m, e.Name, e.Size)
+}
+
+// lsMode prints a mode as ls(1) does: drwxr-xr-x, crw-------, drwxrwxrwt.
+func lsMode(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m.IsDir():
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	}
+	for i := 0; i < 9; i++ {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special := func(bit fs.FileMode, at int, set, unset byte) {
+		if m&bit != 0 {
+			if b[at] == '-' {
+				b[at] = unset
+			} else {
+				b[at] = set
+			}
+		}
+	}
+	special(fs.ModeSetuid, 3, 's', 'S')
+	special(fs.ModeSetgid, 6, 's', 'S')
+	special(fs.ModeSticky, 9, 't', 'T')
+	return string(b)
 }
 
 // Plan is the list of entries of an archive. Adding an entry adds its

@@ -243,3 +243,20 @@ func TestParseTree(t *testing.T) {
 var testTime = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestEntryString(t *testing.T) {
+	for _, c := range []struct {
+		e    Entry
+		want string
+	}{
+		{Entry{Name: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777}, "drwxrwxrwt /tmp"},
+		{Entry{Name: "dev/console", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, Major: 5, Minor: 1}, "crw------- /dev/console 5,1"},
+		{Entry{Name: "init", Mode: 0o755, Src: "bin/nsinit", Size: 3}, "-rwxr-xr-x /init 3 from bin/nsinit"},
+		{Entry{Name: "bin/su", Mode: fs.ModeSetuid | 0o4755&0o755, Size: 1}, "-rwsr-xr-x /bin/su 1"},
+		{Entry{Name: "bin/sh", Mode: fs.ModeSymlink | 0o777, Target: "busybox"}, "lrwxrwxrwx /bin/sh -> busybox"},
+	} {
+		if got := c.e.String(); got != c.want {
+			t.Errorf("%q, want %q", got, c.want)
+		}
+	}
+}

@@ -118,10 +118,10 @@ type BootOptions struct {
 	Initramfs string
 	// Kernel is the kernel; "" means [FindKernel].
 	Kernel string
-	// Cmd, if set, is passed as nsinit.cmd= on the kernel command line and
-	// replaces the initramfs's default command. Its words are quoted for
-	// nsinit, which splits them again.
-	Cmd []string
+	// Cmd, if set, is passed as nsinit.cmd="CMD" on the kernel command
+	// line and replaces the initramfs's default command; nsinit splits it
+	// into words with shell quoting ("/bin/nsh -c 'echo hi'").
+	Cmd string
 	// Append is more kernel command line ("nsinit.shutdown=reboot").
 	Append string
 	// Memory is the guest's memory in MiB; 0 means 512.
@@ -194,29 +194,15 @@ func QEMUArgs(kernel, initramfs, cmdline string, memory int) []string {
 	}
 }
 
-// CmdParam returns argv as the kernel command line parameter
-// nsinit.cmd="...". The kernel takes a double-quoted value as one word and
-// nsinit splits it with shell quoting, so each word is single-quoted; a
-// double quote cannot be passed.
-func CmdParam(argv []string) (string, error) {
-	var b strings.Builder
-	for i, a := range argv {
-		if strings.ContainsAny(a, "\"\n") {
-			return "", fmt.Errorf("nsinit.cmd: %q: the kernel command line cannot carry a double quote or newline", a)
-		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(shellQuote(a))
+// CmdParam returns the kernel command line parameter nsinit.cmd="CMD".
+// The kernel takes a double-quoted value as one word, and nsinit splits
+// it again with shell quoting, so CMD may hold single quotes but no double
+// quote.
+func CmdParam(cmd string) (string, error) {
+	if strings.ContainsAny(cmd, "\"\n") {
+		return "", fmt.Errorf("nsinit.cmd: %q: the kernel command line cannot carry a double quote or newline; use single quotes", cmd)
 	}
-	return `nsinit.cmd="` + b.String() + `"`, nil
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return `nsinit.cmd="` + cmd + `"`, nil
 }
 
 // Boot boots the initramfs in qemu, waits for the machine to power off (or
@@ -236,7 +222,7 @@ func Boot(ctx context.Context, o BootOptions) (*Result, error) {
 		return nil, fmt.Errorf("vm: initramfs: %w", err)
 	}
 	cmdline := "console=ttyS0 quiet panic=-1"
-	if len(o.Cmd) > 0 {
+	if o.Cmd != "" {
 		p, err := CmdParam(o.Cmd)
 		if err != nil {
 			return nil, err
@@ -253,11 +239,14 @@ func Boot(ctx context.Context, o BootOptions) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// The firmware clears the screen and resets the terminal: its escape
+	// sequences are dropped from the log and from the copy.
 	var log bytes.Buffer
 	var out io.Writer = &log
 	if o.Console != nil {
 		out = io.MultiWriter(&log, o.Console)
 	}
+	out = &escapeFilter{w: out}
 	// exec.CommandContext kills this qemu, and only it, by its pid.
 	cmd := exec.CommandContext(ctx, QEMU, QEMUArgs(kernel, o.Initramfs, cmdline, o.Memory)...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -450,3 +439,37 @@ type BootError struct {
 
 func (e *BootError) Error() string { return e.Err.Error() }
 func (e *BootError) Unwrap() error { return e.Err }
+
+// escapeFilter drops terminal escape sequences (ESC c, ESC [ ... final) from
+// what it passes on; a sequence may span writes.
+type escapeFilter struct {
+	w     io.Writer
+	state int // 0 text, 1 after ESC, 2 in a CSI sequence
+}
+
+func (f *escapeFilter) Write(b []byte) (int, error) {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		switch f.state {
+		case 0:
+			if c == 0x1b {
+				f.state = 1
+				continue
+			}
+			out = append(out, c)
+		case 1:
+			f.state = 0
+			if c == '[' {
+				f.state = 2
+			}
+		case 2:
+			if c >= 0x40 && c <= 0x7e {
+				f.state = 0
+			}
+		}
+	}
+	if _, err := f.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
