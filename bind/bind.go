@@ -16,6 +16,7 @@ package bind
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -120,7 +121,7 @@ func (b Bind) Apply(s *Sys) error {
 		kind, err = s.Stat(b.Src)
 	}
 	if err != nil {
-		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: err}
+		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: unwrapPath(err)}
 	}
 	t, err := s.Resolve(b.Dst, kind)
 	if err != nil {
@@ -138,10 +139,17 @@ func (b Bind) Apply(s *Sys) error {
 	} else if err := s.Mount(b.Src, t.Path, "", flags, ""); err != nil {
 		return &Error{Op: "mount", Src: b.Src, Dst: b.Dst, Flags: flags, Err: err}
 	}
-	if b.ReadOnly {
-		return readOnly(s, t, !b.Single)
+	if !b.ReadOnly {
+		return nil
 	}
-	return nil
+	// The descriptor resolved before names the directory below the new
+	// mount: resolve again to reach the mount itself.
+	top, err := s.Resolve(b.Dst, Existing)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	return readOnly(s, top, !b.Single)
 }
 
 // bindFromFD binds rel below dirfd onto dst with the new mount API.
@@ -393,4 +401,14 @@ func (l Symlink) Apply(s *Sys) error {
 		return &Error{Op: "symlink", Src: l.Target, Dst: l.Link, Err: err}
 	}
 	return nil
+}
+
+// unwrapPath drops the *os.PathError around an errno whose path the
+// Error names already.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -101,6 +101,7 @@ func TestBindPlan(t *testing.T) {
 	checkCalls(t, r,
 		`resolve "/srv/r/usr" directory`,
 		`mount "/usr" "/srv/r/usr" "" MS_BIND|MS_REC ""`,
+		`resolve "/srv/r/usr" existing`,
 		`mount_setattr "/srv/r/usr" rec=true MOUNT_ATTR_RDONLY`)
 
 	r = &recorder{kinds: map[string]Kind{"/etc/hosts": File}}

@@ -168,7 +168,7 @@ func (u Union) Apply(s *Sys) error {
 	}
 	kind, err := s.Stat(src)
 	if err != nil {
-		return &Error{Op: "union", Src: u.Src, Dst: u.Dst, Err: err}
+		return &Error{Op: "union", Src: u.Src, Dst: u.Dst, Err: unwrapPath(err)}
 	}
 	if kind != Dir {
 		return &Error{Op: "union", Src: u.Src, Dst: u.Dst, Err: unix.ENOTDIR, Why: "a union joins directories; bind a file without -a or -b"}
