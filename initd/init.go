@@ -268,6 +268,15 @@ func (n *nsinit) spawn(r *Reaper) (*Proc, int) {
 	unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
 	setGoKept(false)
 	p, err := r.Start(cmd)
+	if err != nil && errors.Is(err, unix.EPERM) && cmd.SysProcAttr.Setctty {
+		// TIOCSCTTY refused (a terminal the kernel will not hand over):
+		// a session of its own without it, rather than no child at all.
+		n.logf(lvDebug, "exec with controlling terminal: %v; trying without", err)
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		p, err = r.Start(cmd)
+	}
 	setGoKept(true)
 	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	runtime.UnlockOSThread()

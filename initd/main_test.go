@@ -66,6 +66,8 @@ func runHelper(h string, args []string) int {
 		return helperQueued(args)
 	case "theft":
 		return helperTheft(args)
+	case "reaper":
+		return helperReaper()
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", h)
 	return 2

@@ -257,6 +257,7 @@ func (p *Proc) pipes(cmd *exec.Cmd) error {
 		}
 	}
 	var outW *os.File
+	sameWriter := interfaceEqual(cmd.Stdout, cmd.Stderr)
 	for i, w := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
 		if *w == nil {
 			continue
@@ -264,7 +265,7 @@ func (p *Proc) pipes(cmd *exec.Cmd) error {
 		if _, ok := (*w).(*os.File); ok {
 			continue
 		}
-		if i == 1 && outW != nil && interfaceEqual(cmd.Stderr, cmd.Stdout) {
+		if i == 1 && outW != nil && sameWriter {
 			cmd.Stderr = outW // one pipe when both go to the same writer
 			continue
 		}
