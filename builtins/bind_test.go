@@ -20,16 +20,16 @@ import (
 // (and CLONE_NEWPID where it pivots), and starts by making / rprivate.
 // The host's mount table is compared before and after.
 
-func needRoot(t *testing.T) {
+func needMountRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mount tests need root (CI runs them as root)")
 	}
 }
 
-// hostTable returns the test process's mount table, without the IDs
+// mountTable returns the test process's mount table, without the IDs
 // that could be reused.
-func hostTable(t *testing.T) string {
+func mountTable(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -38,13 +38,13 @@ func hostTable(t *testing.T) string {
 	return string(b)
 }
 
-// inNamespace runs script in a new mount namespace (plus extra clone
+// inMountNS runs script in a new mount namespace (plus extra clone
 // flags) and returns its output and status, checking the host's mount
 // table is untouched.
-func inNamespace(t *testing.T, flags uintptr, script string, extra ...*os.File) (stdout, stderr string, status int) {
+func inMountNS(t *testing.T, flags uintptr, script string, extra ...*os.File) (stdout, stderr string, status int) {
 	t.Helper()
-	needRoot(t)
-	before := hostTable(t)
+	needMountRoot(t)
+	before := mountTable(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := shellCmd(ctx, "mount --make-rprivate /\n"+script)
@@ -60,13 +60,13 @@ func inNamespace(t *testing.T, flags uintptr, script string, extra ...*os.File) 
 	if err != nil && status < 0 {
 		t.Fatalf("run: %v", err)
 	}
-	if after := hostTable(t); after != before {
+	if after := mountTable(t); after != before {
 		t.Errorf("the host's mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	return out.String(), errb.String(), status
 }
 
-func mkfiles(t *testing.T, dir string, files map[string]string) {
+func mkTree(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -90,8 +90,8 @@ func mkfiles(t *testing.T, dir string, files map[string]string) {
 // creates, the members are read back by ns, and unmount takes one out.
 func TestBindUnion(t *testing.T) {
 	d := t.TempDir()
-	mkfiles(t, d, map[string]string{"a/same": "a\n", "a/onlya": "", "b/same": "b\n", "b/onlyb": "", "u/orig": "", "w/": ""})
-	out, errs, st := inNamespace(t, 0, `D=`+d+`
+	mkTree(t, d, map[string]string{"a/same": "a\n", "a/onlya": "", "b/same": "b\n", "b/onlyb": "", "u/orig": "", "w/": ""})
+	out, errs, st := inMountNS(t, 0, `D=`+d+`
 bind -b $D/a $D/u
 bind -a $D/b $D/u
 echo $(ls $D/u)
@@ -126,8 +126,8 @@ gone: orig
 
 func TestBindErrors(t *testing.T) {
 	d := t.TempDir()
-	mkfiles(t, d, map[string]string{"a/x": "", "m/": "", "f": "file\n"})
-	out, errs, st := inNamespace(t, 0, `D=`+d+`
+	mkTree(t, d, map[string]string{"a/x": "", "m/": "", "f": "file\n"})
+	out, errs, st := inMountNS(t, 0, `D=`+d+`
 bind $D/f $D/new/f && cat $D/new/f
 bind -r $D/a $D/m && { touch $D/m/y 2>/dev/null && echo writable || echo read-only; }
 bind --try $D/missing $D/m; echo try $?
@@ -159,8 +159,8 @@ bind -b '#c' $D/u; echo dev-union $?
 // that mounts and mount points stay inside it.
 func TestBindInRoot(t *testing.T) {
 	d := t.TempDir()
-	mkfiles(t, d, map[string]string{"r/": ""})
-	out, errs, st := inNamespace(t, 0, `D=`+d+`
+	mkTree(t, d, map[string]string{"r/": ""})
+	out, errs, st := inMountNS(t, 0, `D=`+d+`
 bind '#t' $D/r
 ln -s / $D/r/abs
 ln -s ../../../../../../.. $D/r/up
@@ -186,7 +186,7 @@ ls $D/r
 // host cannot be reached: not through "..", /proc/1/root, a directory
 // descriptor inherited from before, or a link planted in the root.
 func TestPivot(t *testing.T) {
-	needRoot(t)
+	needMountRoot(t)
 	if _, err := bbroot.Busybox(); err != nil {
 		t.Skip(err)
 	}
@@ -195,7 +195,7 @@ func TestPivot(t *testing.T) {
 	if err := bbroot.Build(root); err != nil {
 		t.Fatal(err)
 	}
-	mkfiles(t, d, map[string]string{"host-marker": "", "r/": ""})
+	mkTree(t, d, map[string]string{"host-marker": "", "r/": ""})
 	if err := os.Symlink("/", filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestPivot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hostDir.Close()
-	out, errs, st := inNamespace(t, syscall.CLONE_NEWPID, `D=`+d+`
+	out, errs, st := inMountNS(t, syscall.CLONE_NEWPID, `D=`+d+`
 bind -r $D/root $D/r
 bind '#c' $D/r/dev
 mount -t proc proc $D/r/proc
@@ -250,18 +250,18 @@ echo hello >/dev/null && head -c4 /dev/zero | wc -c
 // namespace, and gives a NEWROOT that does not exist: a broken check
 // fails on it before pivot_root.
 func TestPivotHostNamespace(t *testing.T) {
-	needRoot(t)
+	needMountRoot(t)
 	host, err := bind.Host().HostNamespace()
 	if err != nil || !host {
 		t.Skipf("not in the host's mount namespace (%v, %v): nothing to check", host, err)
 	}
-	before := hostTable(t)
+	before := mountTable(t)
 	_, errs, st := runScript(t, "pivot /nonexistent-nsh-pivot-test")
 	if st != 1 || !strings.Contains(errs, "pivot: pivot /nonexistent-nsh-pivot-test: refused in the host's mount namespace\n") ||
 		!strings.Contains(errs, "pivot: hint: ") || !strings.Contains(errs, "unshare -m") {
 		t.Errorf("status %d, stderr %q", st, errs)
 	}
-	if hostTable(t) != before {
+	if mountTable(t) != before {
 		t.Error("the host's mount table changed")
 	}
 }
@@ -270,10 +270,10 @@ func TestPivotHostNamespace(t *testing.T) {
 // test's directory in a fresh namespace, and compares the two trees.
 func TestNsRoundTrip(t *testing.T) {
 	d := t.TempDir()
-	mkfiles(t, d, map[string]string{"src/f": "", "src/sub/": "", "a/x": "", "u/y": "", "w/": "", "dev/": "", "t/": ""})
+	mkTree(t, d, map[string]string{"src/f": "", "src/sub/": "", "a/x": "", "u/y": "", "w/": "", "dev/": "", "t/": ""})
 	// table prints the mounts below $D, normalized.
 	const table = `grep " $D" /proc/self/mountinfo | while read id parent dev root point opts rest; do echo "$root $point ${opts%%,*} ${rest#*- }"; done | sed -e 's/,uuid=on//' -e 's/0:[0-9]*//g'`
-	out, errs, st := inNamespace(t, 0, `D=`+d+`
+	out, errs, st := inMountNS(t, 0, `D=`+d+`
 mount -t tmpfs -o size=1m,mode=700 tmpfs $D/t
 bind -r $D/src $D/dst
 mount -t tmpfs tmpfs $D/src/sub
@@ -290,7 +290,7 @@ ns | grep "$D" >$D/script
 	}
 	script, _ := os.ReadFile(filepath.Join(d, "script"))
 	before, _ := os.ReadFile(filepath.Join(d, "before"))
-	_, errs, st = inNamespace(t, 0, `D=`+d+`
+	_, errs, st = inMountNS(t, 0, `D=`+d+`
 . $D/script
 [ "$PWD" = $D/src ] || echo "cd missing: $PWD"
 `+table+` >$D/after

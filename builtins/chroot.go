@@ -21,6 +21,7 @@ or CAP_SYS_CHROOT) walks out of it with a second chroot and "..", and
 the mounts of the host stay in the namespace. The first chroot of a
 shell prints a warning saying so; pivot, in a new mount namespace, is
 the safe form.`,
+	Flags: func(fs *FlagSet) {},
 	Run: func(c *Call) int {
 		if len(c.Args) != 1 {
 			return c.Usagef("DIR is needed")
