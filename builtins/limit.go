@@ -19,19 +19,21 @@ var limitBuiltin = Builtin{
 	Name: "limit",
 	Synopsis: "limit [-n] [-g NAME] KEY=VALUE... [-- COMMAND [ARG...]]\n" +
 		"limit [-j] [-g NAME]\n" +
-		"limit -g NAME freeze|thaw|kill",
+		"limit [-g NAME] freeze|thaw|kill",
 	Summary: "set resource limits: cgroups (v2, v1, hybrid), rlimits, OOM score",
 	Help: `Sets resource limits, choosing the mechanism for each key: cgroup keys
 go to the cgroup hierarchy that serves their controller (cgroup v2, v1, or
 either on a hybrid host), rlimit keys to prlimit(2), oom_score_adj to /proc.
 
-Without COMMAND the limits apply to the shell process and so to every
-command it runs afterwards: the first cgroup key moves the shell (the whole
-process) into a cgroup made for it, nsh-PID or NAME, under the cgroup it is
-in; later lines change that cgroup's limits. With COMMAND they apply to
-COMMAND only: it starts inside a new cgroup (nsh-PID-N or NAME) that is
-removed, with anything COMMAND left running in it, when COMMAND ends.
-Either every key of a line is applied or none is.
+Without COMMAND the limits apply to every command the shell runs
+afterwards: rlimits and oom_score_adj are set on the shell process, which
+the commands inherit; the first cgroup key makes a group, nsh-PID or NAME,
+beside the cgroup the shell is in, and each command starts inside it (the
+shell itself waits beside it, in NAME.shell, so that it survives the
+limits). Later lines change the group's limits. With COMMAND they apply to
+COMMAND only: it starts inside a new cgroup (nsh-PID-N or NAME) nested in
+the shell's group, which is removed, with anything COMMAND left running in
+it, when COMMAND ends. Either every key of a line is applied or none is.
 
 cgroup keys: memory= memory.high= swap= (on top of memory) cpu=50% or
 cpu=QUOTA/PERIOD (microseconds) or cpu=max, cpu.weight=1..10000, cpus=LIST,
@@ -44,7 +46,7 @@ Sizes take K M G T (binary) or bytes; max or unlimited lifts a limit.
 Without keys, prints the limits and usage of the shell's cgroup and its
 rlimits, one KEY=VALUE per line: "limit $(limit)" sets them again (usage
 keys are read-only and skipped). "freeze", "thaw" and "kill" act on the
-group NAME (freezing the shell's own group would stop the shell).
+shell's group, or on the group NAME: every process in it.
 
 A command killed by the memory limit is reported as
 "COMMAND: killed: out of memory (memory=32M)". The cgroups made are removed
@@ -133,9 +135,6 @@ func limitFail(c *Call, err error) int {
 }
 
 func limitVerb(c *Call, l *limits.Limiter, verb, name string) int {
-	if name == "" {
-		return c.Usagef("%s needs -g NAME: the shell's own group holds the shell", verb)
-	}
 	g, err := l.Lookup(name)
 	if err != nil {
 		return limitFail(c, err)
@@ -190,44 +189,85 @@ func limitCommand(c *Call, l *limits.Limiter, settings []limits.Setting, name st
 	}
 	cmd := &exec.Cmd{Path: path, Args: args, Env: environ(c.Env), Dir: c.Dir,
 		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr}
-	g, err := l.Start(settings, name, cmd)
-	if err != nil {
-		var ee *exec.Error
-		if errors.As(err, &ee) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.EACCES) {
+	var (
+		g    *limits.Group
+		ws   syscall.WaitStatus
+		werr error
+	)
+	c.Shell.foreground.Add(1)
+	defer c.Shell.foreground.Add(-1)
+	if pid1Reaper != nil {
+		// PID 1 of a pid namespace: the reaper starts and waits.
+		var place func(int) error
+		var err error
+		if g, place, err = l.Prepare(settings, name, cmd); err != nil {
+			return limitFail(c, err)
+		}
+		p, err := pid1Reaper.Start(cmd)
+		if err != nil {
+			place(0)
+			l.Remove(g)
 			fmt.Fprintf(c.Stderr, "nsh: %s: %v\n", args[0], unwrapExec(err))
 			return 126
 		}
-		return limitFail(c, err)
-	}
-	c.Shell.foreground.Add(1)
-	done := make(chan struct{})
-	go func() {
+		if err := place(p.Pid); err != nil {
+			p.Signal(unix.SIGKILL)
+			p.Wait()
+			l.Remove(g)
+			return c.Fail(err)
+		}
 		select {
-		case <-done:
+		case <-p.Done():
 		case <-c.Ctx.Done():
-			cmd.Process.Signal(syscall.SIGTERM)
+			p.Signal(unix.SIGTERM)
 			select {
-			case <-done:
+			case <-p.Done():
 			case <-time.After(killDelay):
-				cmd.Process.Kill()
+				p.Signal(unix.SIGKILL)
 			}
 		}
-	}()
-	werr := cmd.Wait()
-	close(done)
-	c.Shell.foreground.Add(-1)
+		e, err := p.Wait()
+		ws, werr = syscall.WaitStatus(e.Status), err
+	} else {
+		var err error
+		if g, err = l.Start(settings, name, cmd); err != nil {
+			var ee *exec.Error
+			if errors.As(err, &ee) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.EACCES) {
+				fmt.Fprintf(c.Stderr, "nsh: %s: %v\n", args[0], unwrapExec(err))
+				return 126
+			}
+			return limitFail(c, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-done:
+			case <-c.Ctx.Done():
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(killDelay):
+					cmd.Process.Kill()
+				}
+			}
+		}()
+		werr = cmd.Wait()
+		close(done)
+		var xe *exec.ExitError
+		if werr == nil || errors.As(werr, &xe) {
+			ws, werr = cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+		}
+	}
 	why := ""
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+	if werr == nil && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		why = g.Explain()
 	}
 	if err := l.Remove(g); err != nil {
 		c.Fail(err)
 	}
-	var xe *exec.ExitError
-	if werr != nil && !errors.As(werr, &xe) {
+	if werr != nil {
 		return c.Fail(werr)
 	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		sig := ws.Signal()
 		switch {
@@ -240,4 +280,3 @@ func limitCommand(c *Call, l *limits.Limiter, settings []limits.Setting, name st
 	}
 	return ws.ExitStatus()
 }
-

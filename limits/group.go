@@ -78,20 +78,35 @@ func (g *Group) hierarchies() []*Hierarchy {
 }
 
 // makeDir makes the group's directory in hv under parent, with the
-// intermediate directories a NAME with slashes needs, and on v2 with a
-// leaf for processes when leaf is set. Each directory made is recorded
-// for removal, and undone on rollback.
+// intermediate directories a NAME with slashes needs, and on v2 with the
+// leaf "run" for the processes when leaf is set. Each directory made is
+// recorded for removal, and undone on rollback.
 func (g *Group) makeDir(j *journal, hv *Hierarchy, parent string, leaf bool) error {
-	dir := filepath.Join(parent, g.Name)
+	dir, err := mkdirs(j, hv, parent, g.Name, &g.created)
+	if err != nil {
+		return err
+	}
+	g.dirs[hv], g.parents[hv], g.procs[hv] = dir, parent, dir
+	if leaf {
+		if g.procs[hv], err = mkdirs(j, hv, dir, "run", &g.created); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirs makes the cgroup parent/name and the directories between,
+// appending each directory it makes to created (and removing it again on
+// rollback). A new v1 cpuset gets its parent's cpus and mems, without
+// which it takes no process (runc copies them likewise).
+func mkdirs(j *journal, hv *Hierarchy, parent, name string, created *[]string) (string, error) {
+	dir := filepath.Join(parent, name)
 	if rel, err := filepath.Rel(parent, dir); err != nil || strings.HasPrefix(rel, "..") || rel == "." {
-		return &UsageError{Reason: fmt.Sprintf("cgroup name %q leaves the parent cgroup", g.Name)}
+		return "", &UsageError{Reason: fmt.Sprintf("cgroup name %q leaves the parent cgroup", name)}
 	}
 	var todo []string
 	for d := dir; d != parent; d = filepath.Dir(d) {
 		todo = append(todo, d)
-	}
-	if leaf {
-		todo = append([]string{filepath.Join(dir, "shell")}, todo...)
 	}
 	slices.Reverse(todo)
 	for _, d := range todo {
@@ -100,29 +115,26 @@ func (g *Group) makeDir(j *journal, hv *Hierarchy, parent string, leaf bool) err
 			continue
 		}
 		if err != nil {
-			return &Error{Op: "mkdir", Path: d, Err: err, Note: writeHint("mkdir", err)}
+			return "", &Error{Op: "mkdir", Path: d, Err: err, Note: writeHint("mkdir", err)}
 		}
-		g.created = append(g.created, d)
-		j.add(func() error { g.created = slices.DeleteFunc(g.created, func(s string) bool { return s == d }); return rmdir(d) })
+		*created = append(*created, d)
+		j.add(func() error {
+			*created = slices.DeleteFunc(*created, func(s string) bool { return s == d })
+			return rmdir(d)
+		})
 		if hv.Version == 1 && hv.Has("cpuset") {
-			// A new v1 cpuset has no cpus and no mems, and takes no
-			// process until it has both (runc copies them likewise).
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 				v, err := readFile(filepath.Join(filepath.Dir(d), f))
 				if err != nil {
-					return err
+					return "", err
 				}
 				if err := writeFile(filepath.Join(d, f), v); err != nil {
-					return err
+					return "", err
 				}
 			}
 		}
 	}
-	g.dirs[hv], g.parents[hv], g.procs[hv] = dir, parent, dir
-	if leaf {
-		g.procs[hv] = filepath.Join(dir, "shell")
-	}
-	return nil
+	return dir, nil
 }
 
 // enable adds controllers to cgroup.subtree_control from the hierarchy's
@@ -342,10 +354,17 @@ func (g *Group) Kill() error {
 }
 
 // remove removes the directories nsh made for the group, deepest first,
-// then takes back the controllers it enabled in subtree_control where no
-// other child cgroup is left. It fails with EBUSY, explained, while
-// processes remain.
+// then takes back the controllers it enabled; see removeDirs and disable.
 func (g *Group) remove() error {
+	if err := g.removeDirs(); err != nil {
+		return err
+	}
+	return g.disable()
+}
+
+// removeDirs removes the directories nsh made for the group, deepest
+// first. It fails with EBUSY, explained, while processes remain.
+func (g *Group) removeDirs() error {
 	var errs []error
 	for i := len(g.created) - 1; i >= 0; i-- {
 		if err := rmdir(g.created[i]); err != nil {
@@ -354,10 +373,17 @@ func (g *Group) remove() error {
 		}
 		g.created = slices.Delete(g.created, i, i+1)
 	}
+	return errors.Join(errs...)
+}
+
+// disable takes back the controllers the group enabled in
+// cgroup.subtree_control, where no child cgroup is left that may use them.
+func (g *Group) disable() error {
+	var errs []error
 	for i := len(g.enabled) - 1; i >= 0; i-- {
 		e := g.enabled[i]
 		if hasChildDirs(e.dir) {
-			continue // another cgroup may use it; leave it on
+			continue
 		}
 		if err := writeFile(filepath.Join(e.dir, "cgroup.subtree_control"), "-"+e.controller); err != nil {
 			errs = append(errs, err)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,21 +17,34 @@ import (
 )
 
 // Limiter holds the limits state of one shell process: the cgroup it made
-// for itself (or inherited from the nsh that started it) and the cgroups it
-// made for commands. A shell has one, [Shell]; tests make their own on fake
-// trees with [NewLimiter].
+// for the commands it runs (or inherited from the nsh that started it) and
+// the cgroups it made for single commands. A shell has one, [Shell]; tests
+// make their own on fake trees with [NewLimiter].
+//
+// The shell itself never runs inside a group it limits: a Go program is
+// multithreaded, its threads count against pids= (and it dies when the
+// runtime cannot make one), and it must survive an OOM kill of what it
+// runs. Its group NAME has a sibling NAME.shell holding the shell, as a
+// container runtime's shim sits beside the container's cgroup; the
+// commands it starts are put into NAME by [Limiter.StartCommand].
 type Limiter struct {
 	host *Host
 
-	mu      sync.Mutex
-	self    *Group   // the group the shell is in, made or adopted; nil if none
-	adopted bool     // self was looked for among the inherited cgroups
-	groups  []*Group // groups made for commands, not yet removed
-	seq     int
+	mu       sync.Mutex
+	self     *Group                // the shell's group, made or adopted; nil if none
+	adopted  bool                  // self was looked for among inherited cgroups
+	leaf     map[*Hierarchy]string // NAME.shell, where the shell is
+	from     map[*Hierarchy]string // the cgroup the shell came from
+	leafMade []string              // NAME.shell directories made
+	groups   []*Group              // groups made for single commands
+	placing  sync.Mutex            // serialises moves into v1 groups
+	seq      int
 }
 
 // NewLimiter returns a limiter for the process host.Pid on host.
-func NewLimiter(h *Host) *Limiter { return &Limiter{host: h} }
+func NewLimiter(h *Host) *Limiter {
+	return &Limiter{host: h, leaf: map[*Hierarchy]string{}, from: map[*Hierarchy]string{}}
+}
 
 var (
 	shellOnce sync.Once
@@ -54,8 +69,8 @@ func Shell() (*Limiter, error) {
 // Host returns the host the limiter works on.
 func (l *Limiter) Host() *Host { return l.host }
 
-// Self returns the group the shell is in, if nsh made it (or an nsh
-// that started this one did), else nil.
+// Self returns the shell's group, if a limit line made one (here or in the
+// nsh that started this one), else nil.
 func (l *Limiter) Self() *Group {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -65,30 +80,35 @@ func (l *Limiter) Self() *Group {
 
 // adopt takes over the group an nsh that started this process made, such
 // as the original shell before `unshare` ran the rest of the script in a
-// copy: its cgroup is named nsh-* in every hierarchy (in the "shell" leaf
-// on v2). The copy changes that group's limits rather than nesting one.
+// copy: this process is then in NAME.shell in every hierarchy, beside the
+// group NAME. The copy puts its commands into that group and changes its
+// limits rather than making another; the original removes it.
 func (l *Limiter) adopt() {
 	if l.self != nil || l.adopted {
 		return
 	}
 	l.adopted = true
 	g := &Group{host: l.host, dirs: map[*Hierarchy]string{}, procs: map[*Hierarchy]string{}, parents: map[*Hierarchy]string{}}
-	for _, hv := range l.hierarchies() {
-		p := hv.Path
-		if hv.Version == 2 {
-			if filepath.Base(p) != "shell" {
-				return
-			}
-			p = filepath.Dir(p)
-		}
-		if !strings.HasPrefix(filepath.Base(p), "nsh-") {
+	hs := l.hierarchies()
+	if v2 := l.host.V2; v2 != nil && len(l.host.V1) > 0 && strings.HasSuffix(v2.Path, ".shell") {
+		hs = append(hs, v2)
+	}
+	leaf, from := map[*Hierarchy]string{}, map[*Hierarchy]string{}
+	for _, hv := range hs {
+		name, ok := strings.CutSuffix(filepath.Base(hv.Path), ".shell")
+		dir := filepath.Join(filepath.Dir(hv.Dir(hv.Path)), name)
+		if !ok || (g.Name != "" && name != g.Name) || !exists(dir) {
 			return
 		}
-		g.Name = filepath.Base(p)
-		g.dirs[hv], g.procs[hv], g.parents[hv] = hv.Dir(p), hv.Dir(hv.Path), hv.Dir(filepath.Dir(p))
+		g.Name = name
+		g.dirs[hv], g.procs[hv], g.parents[hv] = dir, dir, filepath.Dir(dir)
+		if hv.Version == 2 {
+			g.procs[hv] = filepath.Join(dir, "run")
+		}
+		leaf[hv], from[hv] = hv.Dir(hv.Path), filepath.Dir(dir)
 	}
 	if g.Name != "" {
-		l.self = g
+		l.self, l.leaf, l.from = g, leaf, from
 	}
 }
 
@@ -102,16 +122,8 @@ func (l *Limiter) hierarchies() []*Hierarchy {
 	return out
 }
 
-// shellDir is the cgroup the shell is in, in hv.
-func (l *Limiter) shellDir(hv *Hierarchy) string {
-	if l.self != nil && l.self.procs[hv] != "" {
-		return l.self.procs[hv]
-	}
-	return hv.Dir(hv.Path)
-}
-
-// limitDir is the cgroup whose limits the shell is under, in hv: its
-// group, or the cgroup it is in.
+// limitDir is the cgroup whose limits the shell's commands are under, in
+// hv: its group, or the cgroup the shell is in.
 func (l *Limiter) limitDir(hv *Hierarchy) string {
 	if l.self != nil && l.self.dirs[hv] != "" {
 		return l.self.dirs[hv]
@@ -128,12 +140,13 @@ func (l *Limiter) current(hv *Hierarchy, file string) (string, bool) {
 	return v, err == nil
 }
 
-// Set applies a limit line to the shell process, and so to every command
-// it starts afterwards. Cgroup limits need a cgroup of the shell's own:
-// the first time, Set makes one named name (default nsh-PID) under the
-// cgroup the shell is in, in every hierarchy (v2: with the shell in its
-// leaf "shell"), and moves the shell (the whole process, every thread) into
-// it. Later lines change that group's limits. If any step fails, the steps
+// Set applies a limit line to the shell: rlimits and oom_score_adj to the
+// shell process, which every command inherits; cgroup limits to the
+// shell's group, which every command it starts afterwards is put into.
+// The first cgroup key makes the group, named name (default nsh-PID),
+// beside the cgroup the shell is in, in every hierarchy (on v2 with a leaf
+// "run" for the commands), and moves the shell into NAME.shell next to it.
+// Later lines change the group's limits. If any step fails, the steps
 // before it are undone and the error is returned: the previous limits stay.
 func (l *Limiter) Set(settings []Setting, name string) error {
 	l.mu.Lock()
@@ -144,7 +157,7 @@ func (l *Limiter) Set(settings []Setting, name string) error {
 func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	l.adopt()
 	if l.self != nil && name != "" && name != l.self.Name {
-		return &UnavailableError{Key: "-g " + name, Reason: fmt.Sprintf("the shell is already in its group %s", l.self.Name)}
+		return &UnavailableError{Key: "-g " + name, Reason: fmt.Sprintf("the shell already has its group %s", l.self.Name)}
 	}
 	plan, err := l.host.Plan(settings, l.current)
 	if err != nil {
@@ -174,7 +187,7 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	}
 	if v2 := l.host.V2; v2 != nil && len(plan.Enable[v2]) > 0 && g.dirs[v2] == "" {
 		// A hybrid host whose cgroup2 hierarchy serves a controller
-		// that no v1 hierarchy has (hugetlb here and there).
+		// that no v1 hierarchy has (hugetlb on some).
 		if err := l.join(j, g, v2); err != nil {
 			return err
 		}
@@ -206,18 +219,29 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	return nil
 }
 
-// join makes the group's directory in hv under the cgroup the shell is in
-// and moves the shell into it.
+// join makes the group's directory in hv beside the cgroup the shell is
+// in, and moves the shell into NAME.shell beside it. On v2 this empties
+// the shell's cgroup, which may then enable controllers for the group.
 func (l *Limiter) join(j *journal, g *Group, hv *Hierarchy) error {
 	from := hv.Dir(hv.Path)
-	if err := g.makeDir(j, hv, from, hv.Version == 2); err != nil {
+	leaf, err := mkdirs(j, hv, from, g.Name+".shell", &l.leafMade)
+	if err != nil {
 		return err
 	}
-	return g.move(j, hv, l.host.Pid, from)
+	if err := movePid(leaf, l.host.Pid); err != nil {
+		return err
+	}
+	l.leaf[hv], l.from[hv] = leaf, from
+	j.add(func() error {
+		delete(l.leaf, hv)
+		delete(l.from, hv)
+		return movePid(from, l.host.Pid)
+	})
+	return g.makeDir(j, hv, from, hv.Version == 2)
 }
 
 // freeName returns name, or the first of nsh-PID, nsh-PID.1, ... that no
-// hierarchy has yet under the shell's cgroup (a pid is reused across pid
+// hierarchy has yet where the group is made (pids repeat across pid
 // namespaces).
 func (l *Limiter) freeName(name string) string {
 	if name != "" {
@@ -230,7 +254,7 @@ func (l *Limiter) freeName(name string) string {
 		}
 		taken := false
 		for _, hv := range append(l.hierarchies(), l.host.V2) {
-			if hv != nil && exists(filepath.Join(l.shellDir(hv), n)) {
+			if hv != nil && (exists(hv.Dir(filepath.Join(hv.Path, n))) || exists(hv.Dir(filepath.Join(hv.Path, n+".shell")))) {
 				taken = true
 			}
 		}
@@ -240,18 +264,98 @@ func (l *Limiter) freeName(name string) string {
 	}
 }
 
+// StartCommand starts cmd, a command the shell runs, in the shell's group
+// when a limit line has made one; otherwise it is cmd.Start. The shell's
+// exec handler calls it instead of cmd.Start.
+func (l *Limiter) StartCommand(cmd *exec.Cmd) error {
+	l.mu.Lock()
+	l.adopt()
+	g := l.self
+	l.mu.Unlock()
+	if g == nil {
+		return cmd.Start()
+	}
+	return l.startIn(g, cmd, nil)
+}
+
+// StartCommand is [Limiter.StartCommand] for this process's limiter.
+func StartCommand(cmd *exec.Cmd) error {
+	l, err := Shell()
+	if err != nil {
+		return cmd.Start()
+	}
+	return l.StartCommand(cmd)
+}
+
+// BeforeExec moves the shell into its group, where its commands go, just
+// before the exec builtin replaces the shell with a command, so that the
+// command is limited like the others. If execve fails, undo moves the
+// shell back. Without a group it does nothing.
+func BeforeExec() (undo func() error, err error) {
+	l, err := Shell()
+	if err != nil {
+		return func() error { return nil }, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.adopt()
+	j := &journal{}
+	if l.self != nil {
+		for hv, dir := range l.self.procs {
+			from := l.leaf[hv]
+			if from == "" {
+				continue
+			}
+			if err := movePid(dir, l.host.Pid); err != nil {
+				j.rollback()
+				return nil, err
+			}
+			j.add(func() error { return movePid(from, l.host.Pid) })
+		}
+	}
+	return j.rollback, nil
+}
+
 // Start starts cmd in a new cgroup named name (default nsh-PID-N) made
-// under the shell's cgroup, with the limits of settings, which apply to
-// cmd and its children only. On cgroup v2 the command is created in the
-// cgroup (clone3 CLONE_INTO_CGROUP). A v1 cgroup, rlimits and
-// oom_score_adj are applied while the command is stopped at its execve
-// (the child is started traced and released once they are in place), so it
-// runs no instruction of its own unlimited. The caller waits for cmd, then
-// calls [Limiter.Remove].
-func (l *Limiter) Start(settings []Setting, name string, cmd *exec.Cmd) (g *Group, err error) {
-	plan, err := l.host.Plan(settings, nil)
+// inside the shell's group, or beside the shell's cgroup if it has none,
+// with the limits of settings, which apply to cmd and its children only.
+// The caller waits for cmd, then calls [Limiter.Remove].
+func (l *Limiter) Start(settings []Setting, name string, cmd *exec.Cmd) (*Group, error) {
+	g, plan, err := l.commandGroup(settings, name)
 	if err != nil {
 		return nil, err
+	}
+	if err := l.startIn(g, cmd, plan); err != nil {
+		l.Remove(g)
+		return nil, err
+	}
+	return g, nil
+}
+
+// Prepare is Start for a caller that starts cmd itself, such as PID 1's
+// reaper, which must own every wait: it makes the group and sets cmd up to
+// be created in its v2 cgroup. Once cmd has started, the caller calls
+// place with its pid (0 if it did not start), which moves it into the v1
+// cgroups and sets its rlimits: unlike Start, the command runs unlimited
+// by v1 controllers for the moment between its start and place.
+func (l *Limiter) Prepare(settings []Setting, name string, cmd *exec.Cmd) (g *Group, place func(pid int) error, err error) {
+	g, plan, err := l.commandGroup(settings, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	place, err = l.prepare(g, cmd, plan)
+	if err != nil {
+		l.Remove(g)
+		return nil, nil, err
+	}
+	return g, place, nil
+}
+
+// commandGroup makes the group of a single command and writes its limits.
+func (l *Limiter) commandGroup(settings []Setting, name string) (g *Group, plan *Plan, err error) {
+	plan, err = l.host.Plan(settings, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -259,11 +363,18 @@ func (l *Limiter) Start(settings []Setting, name string, cmd *exec.Cmd) (g *Grou
 	v2 := l.host.V2
 	useV2 := v2 != nil && (len(l.host.V1) == 0 || len(plan.Enable[v2]) > 0)
 	if useV2 && (l.self == nil || l.self.dirs[v2] == "") && v2.Path != "/" {
-		// The shell's cgroup holds the shell, so it cannot enable
-		// controllers for a child: the shell moves to a leaf of a group
-		// of its own first, in which the command's group is made.
+		// The shell's cgroup holds the shell and so cannot enable
+		// controllers for a child (the no-internal-process rule): make
+		// the shell its group, moving it aside, and nest in that.
 		if err := l.set(nil, "", true); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if l.self.dirs[v2] == "" {
+			j := &journal{}
+			if err := l.join(j, l.self, v2); err != nil {
+				j.rollback()
+				return nil, nil, err
+			}
 		}
 	}
 	if name == "" {
@@ -277,75 +388,175 @@ func (l *Limiter) Start(settings []Setting, name string, cmd *exec.Cmd) (g *Grou
 			j.rollback()
 		}
 	}()
-	for _, hv := range l.host.V1 {
-		if err := g.makeDir(j, hv, l.shellDir(hv), false); err != nil {
-			return nil, err
+	hs := append([]*Hierarchy{}, l.host.V1...)
+	if useV2 {
+		hs = append(hs, v2)
+	}
+	for _, hv := range hs {
+		if err := g.makeDir(j, hv, l.limitDir(hv), false); err != nil {
+			return nil, nil, err
 		}
 	}
 	if useV2 {
-		if err := g.makeDir(j, v2, l.limitDir(v2), false); err != nil {
-			return nil, err
-		}
 		if err := g.enable(j, v2, plan.Enable[v2], false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, w := range plan.Writes {
 		if err := g.write(j, w, true); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	g.oom = countersAt(l.host, l.host.serving("memory"), g.Dir("memory"), l.ownDirs(g))
+	l.groups = append(l.groups, g)
+	return g, plan, nil
+}
+
+// PrepareCommand is [Limiter.Prepare] for a command the shell runs, in
+// the shell's group (nil place and no change when it has none).
+func (l *Limiter) PrepareCommand(cmd *exec.Cmd) (place func(pid int) error, err error) {
+	l.mu.Lock()
+	l.adopt()
+	g := l.self
+	l.mu.Unlock()
+	if g == nil {
+		return func(int) error { return nil }, nil
+	}
+	return l.prepare(g, cmd, nil)
+}
+
+// PrepareCommand is [Limiter.PrepareCommand] for this process's limiter.
+func PrepareCommand(cmd *exec.Cmd) (place func(pid int) error, err error) {
+	l, err := Shell()
+	if err != nil {
+		return func(int) error { return nil }, nil
+	}
+	return l.PrepareCommand(cmd)
+}
+
+// prepare sets cmd up to be created in the group's v2 cgroup (clone3 with
+// CLONE_INTO_CGROUP) and returns place, which puts the started process
+// into the group's v1 cgroups and sets its rlimits and OOM score.
+func (l *Limiter) prepare(g *Group, cmd *exec.Cmd, plan *Plan) (place func(pid int) error, err error) {
+	var v1 []string
+	var v2 string
+	for hv, d := range g.procs {
+		if hv.Version == 2 {
+			v2 = d
+		} else {
+			v1 = append(v1, d)
+		}
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	if useV2 {
-		fd, err := unix.Open(g.dirs[v2], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, &Error{Op: "open", Path: g.dirs[v2], Err: err}
+	fd := -1
+	if v2 != "" {
+		if fd, err = unix.Open(v2, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return nil, &Error{Op: "open", Path: v2, Err: err}
 		}
-		defer unix.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	stop := len(l.host.V1) > 0 || len(plan.Rlimits) > 0 || plan.OOMScore != nil
-	if stop {
-		// ptrace(2): the tracer is the thread that forked; it alone
-		// may wait for and release the stopped child.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cmd.SysProcAttr.Ptrace = true
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if stop {
-		if err := l.setupStopped(g, cmd.Process.Pid, plan); err != nil {
-			cmd.Process.Kill()
-			unix.PtraceDetach(cmd.Process.Pid)
-			cmd.Wait()
-			return nil, err
+	return func(pid int) error {
+		if fd >= 0 {
+			unix.Close(fd)
+			fd = -1
 		}
-	}
-	l.groups = append(l.groups, g)
-	return g, nil
+		if pid <= 0 {
+			return nil
+		}
+		return l.place(pid, v1, plan)
+	}, nil
 }
 
-// setupStopped puts a child stopped at its execve into the group's v1
-// cgroups and sets its rlimits and OOM score, then lets it run.
-func (l *Limiter) setupStopped(g *Group, pid int, plan *Plan) error {
+// startIn starts cmd in the group's cgroups. On cgroup v2 the command is
+// created in its cgroup. v1 has no such call: the command is started
+// traced, so that it stops at its execve before running any instruction
+// of its own; it is moved into the v1 cgroups and given its rlimits and
+// OOM score while stopped, and then released (PTRACE_DETACH).
+func (l *Limiter) startIn(g *Group, cmd *exec.Cmd, plan *Plan) error {
+	place, err := l.prepare(g, cmd, plan)
+	if err != nil {
+		return err
+	}
+	stop := false
+	for hv := range g.procs {
+		stop = stop || hv.Version == 1
+	}
+	stop = stop || plan != nil && (len(plan.Rlimits) > 0 || plan.OOMScore != nil)
+	if !stop {
+		err := cmd.Start()
+		place(0)
+		return err
+	}
+	// The tracer is the thread that forked; it alone may wait for and
+	// release the stopped child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr.Ptrace = true
+	if err := cmd.Start(); err != nil {
+		place(0)
+		return err
+	}
+	pid := cmd.Process.Pid
+	err = waitStopped(pid)
+	if err == nil {
+		err = place(pid)
+	}
+	if err == nil {
+		if e := unix.PtraceDetach(pid); e != nil {
+			err = &Error{Op: "ptrace(PTRACE_DETACH)", Path: fmt.Sprint(pid), Err: e}
+		}
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		unix.PtraceDetach(pid)
+		cmd.Wait()
+	}
+	return err
+}
+
+// waitStopped waits for a traced child to stop at its execve.
+func waitStopped(pid int) error {
 	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
-		return &Error{Op: "wait4", Path: fmt.Sprint(pid), Err: err}
+	for {
+		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &Error{Op: "wait4", Path: fmt.Sprint(pid), Err: err}
+		}
+		break
 	}
 	if !ws.Stopped() {
 		return &Error{Op: "wait4", Path: fmt.Sprint(pid), Err: unix.ECHILD, Note: "the command did not stop at its execve"}
 	}
-	j := &journal{} // the group is removed as a whole on failure
-	for _, hv := range l.host.V1 {
-		if err := movePid(g.procs[hv], pid); err != nil {
+	return nil
+}
+
+// place puts process pid into the v1 cgroups and sets its rlimits and OOM
+// score.
+func (l *Limiter) place(pid int, v1 []string, plan *Plan) error {
+	// Moving a process in is not forking: v1's pids.max does not count
+	// it. The check stands in for the one fork makes (serialised, so that
+	// commands started at once cannot pass it together).
+	l.placing.Lock()
+	defer l.placing.Unlock()
+	for _, d := range v1 {
+		if err := pidsRoom(d); err != nil {
 			return err
 		}
 	}
+	for _, d := range v1 {
+		if err := movePid(d, pid); err != nil {
+			return err
+		}
+	}
+	if plan == nil {
+		return nil
+	}
+	j := &journal{} // a failure kills the command; nothing to undo
 	if plan.OOMScore != nil {
 		if err := setOOMScore(j, l.host.Root, pid, *plan.OOMScore); err != nil {
 			return err
@@ -358,9 +569,6 @@ func (l *Limiter) setupStopped(g *Group, pid int, plan *Plan) error {
 		if err := setRlimit(j, pid, s); err != nil {
 			return err
 		}
-	}
-	if err := unix.PtraceDetach(pid); err != nil {
-		return &Error{Op: "ptrace(PTRACE_DETACH)", Path: fmt.Sprint(pid), Err: err}
 	}
 	return nil
 }
@@ -420,16 +628,16 @@ func (l *Limiter) OOMCounters() Counters {
 }
 
 // Lookup finds the group called name: one made for a command, or the
-// directories named so under the cgroup groups are made in (a name
-// beginning with "/" is taken from each hierarchy's root). "" is the
-// shell's own group.
+// directories named so inside the shell's group (or beside the shell's
+// cgroup when it has none); a name beginning with "/" is taken from each
+// hierarchy's root. "" is the shell's own group.
 func (l *Limiter) Lookup(name string) (*Group, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.adopt()
-	if name == "" {
+	if name == "" || l.self != nil && name == l.self.Name {
 		if l.self == nil {
-			return nil, &UnavailableError{Key: "cgroup", Reason: "the shell has no cgroup of its own (no limit has made one)"}
+			return nil, &UnavailableError{Key: "cgroup", Reason: "the shell has no group (no limit line has made one); name one with -g"}
 		}
 		return l.self, nil
 	}
@@ -443,11 +651,7 @@ func (l *Limiter) Lookup(name string) (*Group, error) {
 		if hv == nil {
 			continue
 		}
-		base := l.shellDir(hv)
-		if hv.Version == 2 {
-			base = l.limitDir(hv)
-		}
-		d := filepath.Join(base, name)
+		d := filepath.Join(l.limitDir(hv), name)
 		if strings.HasPrefix(name, "/") {
 			d = hv.Dir(name)
 		}
@@ -464,23 +668,20 @@ func (l *Limiter) Lookup(name string) (*Group, error) {
 // Holds reports whether the shell process is in g or below it, which
 // freezing or killing g would stop or kill.
 func (l *Limiter) Holds(g *Group) bool {
-	for _, p := range g.pids() {
-		if p == l.host.Pid {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(g.pids(), l.host.Pid)
 }
 
-// Cleanup undoes what the limiter made, when the shell exits: groups made
-// for commands still running in the background are killed and removed;
-// the shell moves back to the cgroups it came from, and its own group is
-// removed with the intermediate directories a NAME with slashes made, and
-// the controllers it enabled in cgroup.subtree_control are taken back.
+// Cleanup undoes what the limiter made, when the shell exits: the groups
+// of single commands still running in the background are killed and
+// removed; the shell moves back to the cgroups it came from; its
+// NAME.shell directories are removed, and its group, with the
+// intermediate directories a NAME with slashes made, unless processes are
+// left in it; the controllers it enabled in cgroup.subtree_control are
+// taken back where no other child cgroup remains.
 //
-// Processes the shell started in the background and left running keep the
-// shell's group alive: it is not removed, and the error says which
-// processes hold it (rmdir of a populated cgroup fails with EBUSY).
+// Background processes the shell started and left running keep its group
+// alive (rmdir of a populated cgroup fails with EBUSY): it is left to them,
+// still limited, and the error names them.
 func (l *Limiter) Cleanup() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -489,25 +690,37 @@ func (l *Limiter) Cleanup() error {
 		errs = append(errs, l.remove(l.groups[0]))
 	}
 	g := l.self
-	if g == nil || len(g.created) == 0 && len(g.enabled) == 0 {
-		return errors.Join(errs...)
+	owned := g != nil && (len(g.created) > 0 || len(g.enabled) > 0)
+	removed := false
+	if owned {
+		if left := g.pids(); len(left) > 0 {
+			errs = append(errs, &Error{Op: "rmdir", Path: strings.Join(g.Dirs(), " "), Err: unix.EBUSY,
+				Note: fmt.Sprintf("left, still limited, to processes %v that the shell started in the background", left)})
+		} else if err := g.removeDirs(); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed = true
+		}
 	}
-	for _, hv := range g.hierarchies() {
-		if g.procs[hv] != hv.Dir(hv.Path) {
-			if err := movePid(hv.Dir(hv.Path), l.host.Pid); err != nil {
+	if len(l.leafMade) > 0 {
+		for _, from := range l.from {
+			if err := movePid(from, l.host.Pid); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		for i := len(l.leafMade) - 1; i >= 0; i-- {
+			if err := rmdir(l.leafMade[i]); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			l.leafMade = slices.Delete(l.leafMade, i, i+1)
+		}
 	}
-	if left := g.pids(); len(left) > 0 {
-		errs = append(errs, &Error{Op: "rmdir", Path: strings.Join(g.Dirs(), " "), Err: unix.EBUSY,
-			Note: fmt.Sprintf("left for processes %v that the shell started and that still run", left)})
-		return errors.Join(errs...)
-	}
-	if err := g.remove(); err != nil {
-		errs = append(errs, err)
-	} else {
+	if removed {
+		errs = append(errs, g.disable())
 		l.self = nil
+		clear(l.leaf)
+		clear(l.from)
 	}
 	return errors.Join(errs...)
 }
@@ -532,4 +745,24 @@ func OOMSnapshot() Counters {
 		return Counters{}
 	}
 	return l.OOMCounters()
+}
+
+// pidsRoom fails with EAGAIN, as fork(2) does, when the v1 pids cgroup dir
+// or one of its ancestors is at its pids.max.
+func pidsRoom(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		cur, err := readFile(filepath.Join(d, "pids.current"))
+		if err != nil {
+			return nil // not the pids hierarchy, or above its root
+		}
+		max, _ := readFile(filepath.Join(d, "pids.max"))
+		m, err1 := strconv.ParseUint(max, 10, 64)
+		c, err2 := strconv.ParseUint(cur, 10, 64)
+		if err1 == nil && err2 == nil && c >= m {
+			return &Error{Op: "fork into", Path: dir, Err: unix.EAGAIN, Note: fmt.Sprintf("%s has reached its pids.max of %d", d, m)}
+		}
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
 }

@@ -103,33 +103,20 @@ func Explain(before Counters) string {
 	return ""
 }
 
-// memoryLimit prints a memory cgroup's limits as "memory=256M", with
-// " swap=N" when swap is limited too.
+// memoryLimit prints a memory cgroup's limit as "memory=256M".
 func memoryLimit(hv *Hierarchy, dir string) string {
-	read := func(f string) (uint64, bool) {
-		v, err := readFile(filepath.Join(dir, f))
-		if err != nil {
-			return 0, false
-		}
-		if v == "max" {
-			return Max, true
-		}
-		return parseV1Size(v), true
-	}
+	file := "memory.limit_in_bytes"
 	if hv.Version == 2 {
-		mem, _ := read("memory.max")
-		s := "memory=" + FormatSize(mem)
-		if sw, ok := read("memory.swap.max"); ok && sw != Max {
-			s += " swap=" + FormatSize(sw)
-		}
-		return s
+		file = "memory.max"
 	}
-	mem, _ := read("memory.limit_in_bytes")
-	s := "memory=" + FormatSize(mem)
-	if sw, ok := read("memory.memsw.limit_in_bytes"); ok && sw != Max && mem != Max {
-		s += " swap=" + FormatSize(sw-mem)
+	v, err := readFile(filepath.Join(dir, file))
+	if err != nil {
+		return "memory=?"
 	}
-	return s
+	if v == "max" {
+		return "memory=max"
+	}
+	return "memory=" + FormatSize(parseV1Size(v))
 }
 
 // String prints the snapshot, for tests and debugging.
