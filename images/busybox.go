@@ -66,7 +66,7 @@ func (b *Busybox) Plan() (*Plan, error) {
 	if err := addProgram(p, bb, "/bin/busybox"); err != nil {
 		return nil, err
 	}
-	for _, a := range []string{"sh", "mount", "mkdir", "insmod", "echo", "sync", "poweroff", "true", "cat"} {
+	for _, a := range []string{"sh", "mount", "mkdir", "insmod", "echo", "sync", "poweroff", "true", "cat", "grep"} {
 		p.Add(Entry{Name: "bin/" + a, Mode: fs.ModeSymlink | 0o777, Target: "busybox"})
 	}
 	var loads strings.Builder

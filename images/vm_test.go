@@ -4,55 +4,171 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// vmTools returns nsinit and nsh for the VM tests: built from this
-// module's source, or taken from $NSH_TEST_TOOLS (a directory holding both).
+var (
+	testTools    Tools
+	testToolsErr error
+	testToolsDir string
+	testToolsOne sync.Once
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testToolsDir != "" {
+		os.RemoveAll(testToolsDir)
+	}
+	os.Exit(code)
+}
+
+// vmTools returns nsinit and nsh for the VM tests, built once from this
+// module's source (or taken from $NSH_TEST_TOOLS, a directory holding
+// both). It skips the test when qemu or the kernel is missing.
 func vmTools(t *testing.T) Tools {
 	t.Helper()
 	if err := Available(); err != nil {
 		t.Skipf("no VM: %v", err)
 	}
-	if d := os.Getenv("NSH_TEST_TOOLS"); d != "" {
-		tools, err := FindTools(d)
-		if err != nil {
-			t.Fatal(err)
+	testToolsOne.Do(func() {
+		if d := os.Getenv("NSH_TEST_TOOLS"); d != "" {
+			testTools, testToolsErr = FindTools(d)
+			return
 		}
-		return tools
+		testToolsDir, testToolsErr = os.MkdirTemp("", "nsh-images-test-")
+		if testToolsErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		testTools, testToolsErr = BuildTools(ctx, testToolsDir)
+	})
+	if testToolsErr != nil {
+		t.Fatal(testToolsErr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	tools, err := BuildTools(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tools
+	return testTools
 }
 
+func vmContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestVMRecipe boots a recipe that uses what nsinit sets up: the module
+// it loaded, its mounts, a hostname.
 func TestVMRecipe(t *testing.T) {
 	tools := vmTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, status, err := RunRecipe(ctx, `
+	out, status, err := RunRecipe(vmContext(t), `
 hostname vmtest
 echo "host=$(hostname)"
 while read -r a b; do [[ $a == nodev && $b == overlay ]] && echo overlay=yes; done </proc/filesystems
 while read -r src dst type rest; do echo "mount $dst $type"; done </proc/mounts
+echo "to stderr" >&2
 `, &RecipeOptions{Tools: tools, Modules: []string{"overlay"}, Console: consoleLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("output:\n%s", out)
 	if status != 0 {
 		t.Errorf("status %d, want 0", status)
 	}
-	for _, want := range []string{"host=vmtest\n", "overlay=yes\n", "mount /proc proc\n", "mount /sys/fs/cgroup cgroup2\n"} {
+	for _, want := range []string{"host=vmtest\n", "overlay=yes\n", "mount /proc proc\n", "mount /dev devtmpfs\n",
+		"mount /sys/fs/cgroup cgroup2\n", "to stderr\n"} {
 		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "nsinit:") || strings.Contains(out, "SeaBIOS") {
+		t.Errorf("output holds more than the recipe's:\n%s", out)
+	}
+}
+
+// TestVMFailingCommand: a command that fails still powers the machine off
+// cleanly, with its status on the console; nsinit.cmd replaces the script.
+func TestVMFailingCommand(t *testing.T) {
+	tools := vmTools(t)
+	img := filepath.Join(t.TempDir(), "i.cpio.gz")
+	ir := &Initramfs{Init: tools.Nsinit, Nsh: tools.Nsh, Cmd: "echo from the script"}
+	if err := ir.WriteFile(img); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Boot(vmContext(t), BootOptions{Initramfs: img, Cmd: "/bin/nsh -c 'echo failing; exit 3'", Console: consoleLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 3 || r.Cmd != "/bin/nsh -c echo failing; exit 3" {
+		t.Errorf("status %d of %q, want 3 of the nsinit.cmd", r.Status, r.Cmd)
+	}
+	if !strings.Contains(r.Log, "failing\n") || strings.Contains(r.Log, "from the script") {
+		t.Errorf("nsinit.cmd did not replace the script:\n%s", r.Log)
+	}
+	t.Logf("boot to power-off: %v", r.Elapsed)
+}
+
+// TestVMDemo boots what make vm boots: examples/vm/demo.nsh.
+func TestVMDemo(t *testing.T) {
+	tools := vmTools(t)
+	script, err := os.ReadFile("../examples/vm/demo.nsh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, status, err := RunRecipe(vmContext(t), string(script), &RecipeOptions{
+		Tools: tools, Modules: []string{"overlay"},
+		Trees: []Tree{{Src: "../examples/vm/root", Dst: "/"}}, Console: consoleLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 {
+		t.Fatalf("demo: status %d:\n%s", status, out)
+	}
+	for _, want := range []string{"hostname: demo\n", "union: from the base layer; written into the union\n",
+		"the new file went to /srv/rw\n", "  memory=64M\n", "  /srv/union overlay\n", "== demo done\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestVMBusybox boots the benchmark's comparison initramfs, and checks
+// that an /init that exits is reported as the kernel panic it causes.
+func TestVMBusybox(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("no VM: %v", err)
+	}
+	b := &Busybox{Modules: []string{"overlay"}, Cmd: "grep -c overlay /proc/filesystems"}
+	if _, err := b.Plan(); err != nil {
+		t.Skipf("no busybox: %v", err) // apt-get install busybox-static
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "bb.cpio.gz")
+	if err := b.WriteFile(img); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Boot(vmContext(t), BootOptions{Initramfs: img, Console: consoleLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.PoweredOff || r.Panicked || !strings.Contains(r.Log, "busybox: init command exited with status 0") {
+		t.Errorf("busybox boot: powered off %v, panicked %v:\n%s", r.PoweredOff, r.Panicked, r.Log)
+	}
+
+	b.Cmd = "exit 0" // init returns
+	if err := b.WriteFile(img); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Boot(vmContext(t), BootOptions{Initramfs: img, Console: consoleLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Panicked || r.PoweredOff || r.Err() == nil {
+		t.Errorf("init exited: panicked %v, powered off %v, Err %v", r.Panicked, r.PoweredOff, r.Err())
 	}
 }
 
