@@ -122,6 +122,11 @@ func initSuite(e *env) {
 		}
 	}
 	failed = map[string]string{} // why a peer's orphan runs failed
+	mntNS, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		e.skip("init orphans", err.Error())
+		return
+	}
 	oruns := e.count(10)
 	wall := map[string][]float64{}
 	zNow := map[string][]float64{}
@@ -135,7 +140,7 @@ func initSuite(e *env) {
 				continue
 			}
 			argv := append(append([]string(nil), p.prefix...), exe, "orphans", strconv.Itoa(orphans))
-			d, out, err := runOnce(argv, asPID1())
+			d, out, err := runOnce(argv, asPID1(), hostMountNS+"="+mntNS)
 			var a, b, c float64
 			if err == nil {
 				_, err = fmt.Sscan(string(out), &a, &b, &c)
@@ -198,11 +203,7 @@ func peakMemory(argv []string) (hwm, pss float64, err error) {
 	}
 	pid := cmd.Process.Pid
 	deadline := time.Now().Add(2 * time.Second)
-	children := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(children); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			break
-		}
+	for time.Now().Before(deadline) && !hasChild(pid) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -218,6 +219,18 @@ func peakMemory(argv []string) (hwm, pss float64, err error) {
 		}
 	}
 	return hwm, pss, nil
+}
+
+// hasChild reports whether any thread of pid has a child: a Go init may
+// fork from any of its threads, and /proc lists children per thread.
+func hasChild(pid int) bool {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // procField reads the number after key in a /proc file of "Key: N kB" lines.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -33,10 +34,11 @@ func (s *subject) median() float64 {
 // bench.
 const runTimeout = 60 * time.Second
 
-// runOnce runs argv once and returns its wall time, from just before the
-// fork to just after wait. A non-zero exit is an error carrying the last
-// line of the command's stderr.
-func runOnce(argv []string, attr *syscall.SysProcAttr) (time.Duration, []byte, error) {
+// runOnce runs argv once, with env added to the bench's environment, and
+// returns its wall time, from just before the fork to just after wait, and
+// its standard output. A non-zero exit is an error carrying the last line
+// of the command's stderr.
+func runOnce(argv []string, attr *syscall.SysProcAttr, env ...string) (time.Duration, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -44,6 +46,9 @@ func runOnce(argv []string, attr *syscall.SysProcAttr) (time.Duration, []byte, e
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = attr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
