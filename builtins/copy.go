@@ -481,13 +481,3 @@ var nsTypes = []nsType{
 	{"mnt", unix.CLONE_NEWNS, "CLONE_NEWNS", 'm', "mount"},
 	{"time", unix.CLONE_NEWTIME, "CLONE_NEWTIME", 'T', "time"},
 }
-
-// nsTypeByName returns the namespace type called name in /proc/PID/ns.
-func nsTypeByName(name string) (nsType, bool) {
-	for _, t := range nsTypes {
-		if t.name == name {
-			return t, true
-		}
-	}
-	return nsType{}, false
-}

@@ -80,6 +80,13 @@ func runEnter(c *Call) int {
 		argv = argv[1:]
 	}
 
+	if len(argv) == 0 {
+		// Without a command: the continuation rule first, before anything
+		// is opened.
+		if _, err := continuation(c); err != nil {
+			return c.Usagef("%v", err)
+		}
+	}
 	var joins []joinNs
 	defer func() {
 		for _, j := range joins {

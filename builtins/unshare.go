@@ -215,7 +215,7 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 	spec.plan.Name = c.Name()
 	spec.plan.Setup = setup
 	env := environ(c.Env)
-	if argv != nil && len(argv) > 0 {
+	if len(argv) > 0 {
 		spec.plan.Argv = argv
 		spec.plan.Env = env
 		spec.plan.Dir = c.Dir
