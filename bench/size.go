@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 // sizeSuite prints the sizes of the two binaries as make builds them, with
 // the peers' binaries for scale.
 func sizeSuite(e *env) {
-	t := &table{header: []string{"binary", "bytes", "MiB", "from"}, left: map[int]bool{3: true}}
+	t := &table{header: []string{"binary", "bytes", "MiB", "what"}, left: map[int]bool{3: true}}
 	row := func(name, path, note string) {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -23,12 +24,34 @@ func sizeSuite(e *env) {
 			t.add("bin/"+n, "-", "-", "missing (see above)")
 			continue
 		}
-		row("bin/"+n, filepath.Join(e.root, "bin", n), "make build (static, stripped)")
+		path := filepath.Join(e.root, "bin", n)
+		row("bin/"+n, path, elfKind(path))
 	}
 	for _, p := range []string{"tini-static", "tini", "dumb-init", "catatonit", "bwrap", "runc", "crun", "busybox", "dash", "bash"} {
 		if path := look(p); path != "" {
-			row(p, path, peerPackage[p])
+			row(p, path, elfKind(path)+", Debian "+peerPackage[p])
 		}
 	}
 	e.printf("%s", t)
+}
+
+// elfKind says whether the ELF file at path is statically linked and
+// stripped: make builds bin/ static and stripped (-ldflags=-s -w), and a
+// binary built otherwise is larger.
+func elfKind(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "not ELF"
+	}
+	defer f.Close()
+	link := "static"
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			link = "dynamic"
+		}
+	}
+	if f.Section(".symtab") != nil {
+		return link + ", not stripped"
+	}
+	return link + ", stripped"
 }
