@@ -165,7 +165,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	e.header()
 	for _, s := range chosen {
 		fmt.Fprintf(stderr, "bench: %s\n", s.name)
-		e.printf("\n== %s: %s\n\n", s.name, s.about)
+		e.printf("\n== %s: %s\n(load average at start: %s)\n\n", s.name, s.about, loadavg())
 		s.run(e)
 	}
 

@@ -14,9 +14,13 @@ func nsSuite(e *env) {
 		{name: "nsh unshare; script", argv: []string{e.nsh, "-c", "unshare -muinp --mount-proc\n/bin/true"}},
 		{name: "unshare(1)", argv: []string{look("unshare"), "-muinpf", "--mount-proc", "/bin/true"}},
 		{name: "bwrap", argv: []string{look("bwrap"), "--unshare-all", "--bind", "/", "/", "--proc", "/proc", "/bin/true"}},
+		// Baselines, no namespaces: nsh's own start-up plus one command,
+		// and the floor of any row (fork, exec, wait of a C program).
+		{name: "nsh -c /bin/true", argv: []string{e.nsh, "-c", "/bin/true"}},
+		{name: "/bin/true", argv: []string{"/bin/true"}},
 	}
 	if e.nsh == "" {
-		subs[0].skip, subs[1].skip = e.why["nsh"], e.why["nsh"]
+		subs[0].skip, subs[1].skip, subs[4].skip = e.why["nsh"], e.why["nsh"], e.why["nsh"]
 	}
 	if subs[2].argv[0] == "" {
 		subs[2].skip = notInstalled("unshare")
