@@ -61,9 +61,23 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// mkdir makes a cgroup directory.
+func (h *Host) mkdir(dir string) error {
+	if h.dirs != nil {
+		return h.dirs.Mkdir(dir)
+	}
+	return unix.Mkdir(dir, 0o755)
+}
+
 // rmdir removes a cgroup directory, explaining EBUSY.
-func rmdir(dir string) error {
-	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+func (h *Host) rmdir(dir string) error {
+	var err error
+	if h.dirs != nil {
+		err = h.dirs.Rmdir(dir)
+	} else {
+		err = unix.Rmdir(dir)
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return &Error{Op: "rmdir", Path: dir, Err: err, Note: rmdirHint(err)}
 	}
 	return nil

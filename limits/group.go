@@ -82,13 +82,13 @@ func (g *Group) hierarchies() []*Hierarchy {
 // leaf "run" for the processes when leaf is set. Each directory made is
 // recorded for removal, and undone on rollback.
 func (g *Group) makeDir(j *journal, hv *Hierarchy, parent string, leaf bool) error {
-	dir, err := mkdirs(j, hv, parent, g.Name, &g.created)
+	dir, err := mkdirs(j, g.host, hv, parent, g.Name, &g.created)
 	if err != nil {
 		return err
 	}
 	g.dirs[hv], g.parents[hv], g.procs[hv] = dir, parent, dir
 	if leaf {
-		if g.procs[hv], err = mkdirs(j, hv, dir, "run", &g.created); err != nil {
+		if g.procs[hv], err = mkdirs(j, g.host, hv, dir, "run", &g.created); err != nil {
 			return err
 		}
 	}
@@ -99,7 +99,7 @@ func (g *Group) makeDir(j *journal, hv *Hierarchy, parent string, leaf bool) err
 // appending each directory it makes to created (and removing it again on
 // rollback). A new v1 cpuset gets its parent's cpus and mems, without
 // which it takes no process (runc copies them likewise).
-func mkdirs(j *journal, hv *Hierarchy, parent, name string, created *[]string) (string, error) {
+func mkdirs(j *journal, h *Host, hv *Hierarchy, parent, name string, created *[]string) (string, error) {
 	dir := filepath.Join(parent, name)
 	if rel, err := filepath.Rel(parent, dir); err != nil || strings.HasPrefix(rel, "..") || rel == "." {
 		return "", &UsageError{Reason: fmt.Sprintf("cgroup name %q leaves the parent cgroup", name)}
@@ -110,7 +110,7 @@ func mkdirs(j *journal, hv *Hierarchy, parent, name string, created *[]string) (
 	}
 	slices.Reverse(todo)
 	for _, d := range todo {
-		err := unix.Mkdir(d, 0o755)
+		err := h.mkdir(d)
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
@@ -120,7 +120,7 @@ func mkdirs(j *journal, hv *Hierarchy, parent, name string, created *[]string) (
 		*created = append(*created, d)
 		j.add(func() error {
 			*created = slices.DeleteFunc(*created, func(s string) bool { return s == d })
-			return rmdir(d)
+			return h.rmdir(d)
 		})
 		if hv.Version == 1 && hv.Has("cpuset") {
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
@@ -188,14 +188,19 @@ func (g *Group) enable(j *journal, hv *Hierarchy, controllers []string, into boo
 // move writes pid into the group's cgroup.procs in hv (the whole process,
 // every thread), and records moving it back to from.
 func (g *Group) move(j *journal, hv *Hierarchy, pid int, from string) error {
-	if err := movePid(g.procs[hv], pid); err != nil {
+	if err := g.host.movePid(g.procs[hv], pid); err != nil {
 		return err
 	}
-	j.add(func() error { return movePid(from, pid) })
+	j.add(func() error { return g.host.movePid(from, pid) })
 	return nil
 }
 
-func movePid(dir string, pid int) error {
+// movePid writes pid into dir's cgroup.procs: the whole process moves,
+// every thread (tasks would move one thread).
+func (h *Host) movePid(dir string, pid int) error {
+	if h.dirs != nil {
+		return h.dirs.MovePid(dir, pid)
+	}
 	return writeFile(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(pid))
 }
 
@@ -367,7 +372,7 @@ func (g *Group) remove() error {
 func (g *Group) removeDirs() error {
 	var errs []error
 	for i := len(g.created) - 1; i >= 0; i-- {
-		if err := rmdir(g.created[i]); err != nil {
+		if err := g.host.rmdir(g.created[i]); err != nil {
 			errs = append(errs, err)
 			continue
 		}

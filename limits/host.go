@@ -45,6 +45,21 @@ type Host struct {
 	// Pid is the process that "the shell" means: os.Getpid() on a real
 	// host.
 	Pid int
+
+	// dirs makes and removes cgroup directories: the kernel's cgroupfs
+	// fills a new directory with its files and removes them with it,
+	// which a fake tree in a test does by hand. nil means mkdir(2) and
+	// rmdir(2).
+	dirs dirOps
+}
+
+// dirOps is the seam for making and removing cgroup directories.
+type dirOps interface {
+	Mkdir(path string) error
+	Rmdir(path string) error
+	// MovePid writes pid into dir/cgroup.procs, which moves it out of
+	// the cgroup it was in.
+	MovePid(dir string, pid int) error
 }
 
 // v1Controllers are the v1 controllers a group of nsh's joins. devices,

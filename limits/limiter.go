@@ -224,18 +224,18 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 // the shell's cgroup, which may then enable controllers for the group.
 func (l *Limiter) join(j *journal, g *Group, hv *Hierarchy) error {
 	from := hv.Dir(hv.Path)
-	leaf, err := mkdirs(j, hv, from, g.Name+".shell", &l.leafMade)
+	leaf, err := mkdirs(j, l.host, hv, from, g.Name+".shell", &l.leafMade)
 	if err != nil {
 		return err
 	}
-	if err := movePid(leaf, l.host.Pid); err != nil {
+	if err := l.host.movePid(leaf, l.host.Pid); err != nil {
 		return err
 	}
 	l.leaf[hv], l.from[hv] = leaf, from
 	j.add(func() error {
 		delete(l.leaf, hv)
 		delete(l.from, hv)
-		return movePid(from, l.host.Pid)
+		return l.host.movePid(from, l.host.Pid)
 	})
 	return g.makeDir(j, hv, from, hv.Version == 2)
 }
@@ -306,11 +306,11 @@ func BeforeExec() (undo func() error, err error) {
 			if from == "" {
 				continue
 			}
-			if err := movePid(dir, l.host.Pid); err != nil {
+			if err := l.host.movePid(dir, l.host.Pid); err != nil {
 				j.rollback()
 				return nil, err
 			}
-			j.add(func() error { return movePid(from, l.host.Pid) })
+			j.add(func() error { return l.host.movePid(from, l.host.Pid) })
 		}
 	}
 	return j.rollback, nil
@@ -549,7 +549,7 @@ func (l *Limiter) place(pid int, v1 []string, plan *Plan) error {
 		}
 	}
 	for _, d := range v1 {
-		if err := movePid(d, pid); err != nil {
+		if err := l.host.movePid(d, pid); err != nil {
 			return err
 		}
 	}
@@ -704,12 +704,12 @@ func (l *Limiter) Cleanup() error {
 	}
 	if len(l.leafMade) > 0 {
 		for _, from := range l.from {
-			if err := movePid(from, l.host.Pid); err != nil {
+			if err := l.host.movePid(from, l.host.Pid); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		for i := len(l.leafMade) - 1; i >= 0; i-- {
-			if err := rmdir(l.leafMade[i]); err != nil {
+			if err := l.host.rmdir(l.leafMade[i]); err != nil {
 				errs = append(errs, err)
 				continue
 			}
