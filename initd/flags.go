@@ -69,9 +69,6 @@ nsinit follows the command-line interface of tini (github.com/krallin/tini,
 MIT license) but shares no code with it.
 `
 
-// errUsage is a command-line error; the message has been printed.
-var errUsage = errors.New("usage")
-
 // parseArgs parses the command line and the environment. It returns done
 // with an exit status when the command line asked for something else than
 // running a command (help, version, license) or was wrong; the output has

@@ -71,11 +71,11 @@ func (n *nsinit) run() int {
 	}
 	// 3. Parent-death signal; subreaper, or the warning.
 	if code, ok := n.parentAndReaper(); !ok {
-		return n.end(code, "")
+		return n.end(code)
 	}
 	if len(n.cfg.Argv) == 0 {
 		fmt.Fprintf(n.log, "nsinit: no command\n%s\n", usageLine)
-		return n.end(2, "")
+		return n.end(2)
 	}
 	// 4. The one wait4 loop, then the command in its own session.
 	reaper := NewReaper()
@@ -88,9 +88,12 @@ func (n *nsinit) run() int {
 	if child != nil {
 		code = n.supervise(child, sigs)
 	}
+	if n.vm {
+		fmt.Fprintf(n.log, "nsinit: %s exited with status %d\n", strings.Join(n.cfg.Argv, " "), code)
+	}
 	n.finish(reaper, child)
 	// 6. Exit with its status, or power the VM off.
-	return n.end(code, strings.Join(n.cfg.Argv, " "))
+	return n.end(code)
 }
 
 func (n *nsinit) logf(level int, format string, a ...any) {
@@ -411,9 +414,9 @@ func (n *nsinit) childCode(child *Proc, e Exit) int {
 	return e.Code()
 }
 
-// end applies -e and returns the status; in a VM it reports the status on
-// the console and powers off instead of returning.
-func (n *nsinit) end(code int, cmd string) int {
+// end applies -e and returns the status; in a VM it powers off instead of
+// returning.
+func (n *nsinit) end(code int) int {
 	code &= 0xff
 	if n.cfg.Remap[code] {
 		n.logf(lvDebug, "exit status %d remapped to 0", code)
@@ -421,9 +424,6 @@ func (n *nsinit) end(code int, cmd string) int {
 	}
 	if !n.vm {
 		return code
-	}
-	if cmd != "" {
-		fmt.Fprintf(n.log, "nsinit: %s exited with status %d\n", cmd, code)
 	}
 	n.powerOff()
 	panic("unreachable")
