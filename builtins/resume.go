@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/expand"
@@ -42,6 +43,9 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 		return nil, 0, false
 	}
 	os.Unsetenv(copyEnv)
+	// Executed through /proc/self/fd/N, the copy would be called "N" in
+	// ps and /proc/PID/comm.
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("nsh\x00")[0])), 0, 0, 0)
 	fail := func(name string, format string, args ...any) (*Resumed, int, bool) {
 		fmt.Fprintf(stderr, "%s: %s\n", name, fmt.Sprintf(format, args...))
 		return nil, 1, true
