@@ -45,15 +45,16 @@ type suite struct {
 	name  string
 	about string
 	run   func(e *env)
+	root  bool // creates namespaces and mounts: needs root
 }
 
 var suites = []suite{
-	{"shell", "nsh vs bash and dash: startup, arithmetic loop, 200 x /bin/true (issue 3)", shellSuite},
-	{"ns", "unshare into new namespaces: nsh vs util-linux unshare and bwrap (issue 4)", nsSuite},
-	{"spawn", "full spawn into a busybox root: nsh vs bwrap, unshare+chroot, runc, crun (issue 5)", spawnSuite},
-	{"init", "PID 1 memory and orphan reaping: nsinit vs tini, tini-static, dumb-init, catatonit (issue 6)", initSuite},
-	{"vm", "VM boot to power-off: nsinit initramfs vs busybox /init initramfs (issue 6)", vmSuite},
-	{"size", "binary sizes of bin/nsh and bin/nsinit", sizeSuite},
+	{"shell", "nsh vs bash and dash: startup, arithmetic loop, 200 x /bin/true (issue 3)", shellSuite, false},
+	{"ns", "unshare into new namespaces: nsh vs util-linux unshare and bwrap (issue 4)", nsSuite, true},
+	{"spawn", "full spawn into a busybox root: nsh vs bwrap, unshare+chroot, runc, crun (issue 5)", spawnSuite, true},
+	{"init", "PID 1 memory and orphan reaping: nsinit vs tini, tini-static, dumb-init, catatonit (issue 6)", initSuite, true},
+	{"vm", "VM boot to power-off: nsinit initramfs vs busybox /init initramfs (issue 6)", vmSuite, false},
+	{"size", "binary sizes of bin/nsh and bin/nsinit", sizeSuite, false},
 }
 
 // env is what every suite shares: where things are and where output goes.
@@ -166,6 +167,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, s := range chosen {
 		fmt.Fprintf(stderr, "bench: %s\n", s.name)
 		e.printf("\n== %s: %s\n(load average at start: %s)\n\n", s.name, s.about, loadavg())
+		if s.root && os.Geteuid() != 0 {
+			e.skip(s.name, "needs root (it creates namespaces and mounts); run it as root")
+			continue
+		}
 		s.run(e)
 	}
 
