@@ -29,8 +29,9 @@ type Busybox struct {
 }
 
 // busyboxInit is the /init script. It does what nsinit does in a VM, in
-// the same order, with busybox applets: mounts, modules, the command, the
-// status line, sync, power-off. %s are the module loads and the command.
+// the same order, with busybox applets: mounts, modules, the command, a
+// status line as nsinit's, sync, power-off. %s are the module loads and the
+// command.
 const busyboxInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc
@@ -44,7 +45,7 @@ mount -t tmpfs -o nosuid,nodev tmp /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 %s
 %s
-echo "busybox: init command exited with status $?"
+echo "init: command exited with status $?"
 sync
 poweroff -f
 `

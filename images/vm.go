@@ -31,9 +31,9 @@ const (
 	PanicLine     = "Kernel panic"
 )
 
-// statusLine is nsinit's report of its command's end in a VM
-// (initd: "nsinit: CMD exited with status N").
-var statusLine = regexp.MustCompile(`(?m)^nsinit: (.*) exited with status (\d+)\r?$`)
+// statusLine is nsinit's report of its command's end in a VM (initd:
+// "nsinit: CMD exited with status N"), or the busybox init's ("init: ...").
+var statusLine = regexp.MustCompile(`(?m)^(?:nsinit|init): (.*) exited with status (\d+)\r?$`)
 
 // FindKernel returns the kernel to boot: $NSH_KERNEL if set, else the
 // newest /boot/vmlinuz-*cloud-amd64*.
@@ -425,8 +425,8 @@ func recipeOutput(log string) string {
 		return ""
 	}
 	out := log[i+len(recipeMark)+1:]
-	if loc := statusLine.FindStringIndex(out); loc != nil {
-		out = out[:loc[0]]
+	if locs := statusLine.FindAllStringIndex(out, -1); locs != nil {
+		out = out[:locs[len(locs)-1][0]]
 	}
 	return out
 }

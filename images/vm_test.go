@@ -155,8 +155,8 @@ func TestVMBusybox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.PoweredOff || r.Panicked || !strings.Contains(r.Log, "busybox: init command exited with status 0") {
-		t.Errorf("busybox boot: powered off %v, panicked %v:\n%s", r.PoweredOff, r.Panicked, r.Log)
+	if err := r.Err(); err != nil || r.Status != 0 || !strings.Contains(r.Log, "\n1\n") {
+		t.Errorf("busybox boot: status %d, %v:\n%s", r.Status, err, r.Log)
 	}
 
 	b.Cmd = "exit 0" // init returns
