@@ -106,22 +106,27 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestReapOrphans leaves 2000 orphans to nsinit and counts the zombies in
-// the namespace from /proc until none is left.
+// TestReapOrphans leaves 2000 orphans to nsinit and counts the zombies of
+// the namespace in /proc: until none is left while the child runs, then
+// once more after the child has exited, from a process nsinit ends with
+// SIGTERM.
 func TestReapOrphans(t *testing.T) {
 	const script = `
+zombies() { grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status 2>/dev/null | wc -l; }
+(trap 'echo "after=$(zombies)"; exit 0' TERM; while :; do sleep 0.05; done) &
 i=0; while [ $i -lt 2000 ]; do (: &); i=$((i+1)); done
 n=0
-while z=$(grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); [ "$z" -ne 0 ] && [ $n -lt 1000 ]; do
+while z=$(zombies); [ "$z" -ne 0 ] && [ $n -lt 1000 ]; do
 	n=$((n+1)); sleep 0.01
 done
-echo "zombies=$z"`
-	r := runNsinit(t, runOpts{pidns: true}, "-w", "--", "sh", "-c", script)
+echo "before=$z"`
+	r := runNsinit(t, runOpts{pidns: true, timeout: 120 * time.Second}, "-w", "--", "sh", "-c", script)
 	reaped := strings.Count(r.stderr, "Reaped zombie process with pid=")
 	t.Logf("2000 orphans: %v, %d reaped as orphans", r.dur, reaped)
-	if r.code != 0 || strings.TrimSpace(r.stdout) != "zombies=0" {
-		t.Errorf("status %d, stdout %q", r.code, r.stdout)
+	if r.code != 0 || r.stdout != "before=0\nafter=0\n" {
+		t.Errorf("status %d, stdout %q, want zombies=0 before and after the child exited", r.code, r.stdout)
 	}
+	// The 2000, the watcher and the sleep it was running.
 	if reaped < 2000 {
 		t.Errorf("%d orphans reaped, want 2000", reaped)
 	}

@@ -50,7 +50,7 @@ func TestIssueChecks(t *testing.T) {
 		{[]string{"--", "/nonexistent"}, 127, ""},
 		{[]string{"-e", "143", "--", "sh", "-c", "kill -TERM $$"}, 0, ""},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		cmd := exec.CommandContext(ctx, nsinit, tt.args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Unshareflags: unix.CLONE_NEWNS, Pdeathsig: unix.SIGKILL}
 		var stderr strings.Builder
