@@ -45,11 +45,23 @@ type Reaper struct {
 	kick  chan struct{}
 }
 
-// NewReaper starts the reaping goroutine and returns the Reaper. It calls
-// signal.Notify for SIGCHLD; the caller must not signal.Reset or
+var (
+	theReaper *Reaper
+	reaperMu  sync.Mutex
+)
+
+// NewReaper returns the process's Reaper, starting its goroutine on the
+// first call: there is one per process (two wait4(-1) loops would take
+// each other's statuses), and later calls return the same one. It calls
+// signal.Notify for SIGCHLD; the program must not signal.Reset or
 // signal.Ignore SIGCHLD afterwards (an ignored SIGCHLD makes the kernel
-// discard exit statuses). One Reaper per process.
+// discard exit statuses).
 func NewReaper() *Reaper {
+	reaperMu.Lock()
+	defer reaperMu.Unlock()
+	if theReaper != nil {
+		return theReaper
+	}
 	r := &Reaper{
 		procs:   make(map[int]*Proc),
 		changed: make(chan struct{}),
@@ -59,6 +71,7 @@ func NewReaper() *Reaper {
 	signal.Notify(r.sigch, unix.SIGCHLD)
 	go r.loop()
 	r.Kick() // children that ended before NewReaper are reaped too
+	theReaper = r
 	return r
 }
 
@@ -214,7 +227,17 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Proc, error) {
 	return p, nil
 }
 
-// Proc is a process started by Reaper.Start.
+// Run starts cmd and waits for it to end: Start, then Proc.Wait.
+func (r *Reaper) Run(cmd *exec.Cmd) (Exit, error) {
+	p, err := r.Start(cmd)
+	if err != nil {
+		return Exit{}, err
+	}
+	return p.Wait()
+}
+
+// Proc is a process started by Reaper.Start. cmd.Process and
+// cmd.ProcessState of its command are not to be used.
 type Proc struct {
 	// Pid is the process id, valid until Done is closed.
 	Pid int

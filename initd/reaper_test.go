@@ -37,6 +37,7 @@ func helperReaper() int {
 		}
 	}
 	r := NewReaper()
+	check(NewReaper() == r, "a second Reaper")
 	var mu sync.Mutex
 	var orphans []Exit
 	r.OnOrphan(func(e Exit) { mu.Lock(); orphans = append(orphans, e); mu.Unlock() })
@@ -64,6 +65,9 @@ func helperReaper() int {
 		check(done, "Exit() not done after Wait")
 		check(errors.Is(p.Signal(unix.SIGTERM), os.ErrProcessDone), "Signal after exit: %v", p.Signal(unix.SIGTERM))
 	}
+
+	e, err := r.Run(exec.Command("sh", "-c", "exit 9"))
+	check(e.Code() == 9 && err == nil, "Run: %v %v", e, err)
 
 	// Start errors.
 	_, err = r.Start(exec.Command("/nonexistent"))
