@@ -557,3 +557,25 @@ func TestExplain(t *testing.T) {
 		l.Cleanup()
 	}
 }
+
+// TestSweep removes the groups of a shell that died without cleaning up,
+// and leaves those with processes.
+func TestSweep(t *testing.T) {
+	f := newFakeTree(t, "v1")
+	pids := filepath.Join(f.root, "sys/fs/cgroup/pids/ctr")
+	for _, d := range []string{"nsh-7", "nsh-7.shell", "nsh-7/nsh-7-1", "nsh-8", "nsh-8.shell"} {
+		f.mkdir(filepath.Join(pids, d))
+	}
+	f.write(filepath.Join(pids, "nsh-8"), "cgroup.procs", "77") // a background job lives on
+	l := NewLimiter(f.h)
+	ss, _ := Parse([]string{"pids=5"})
+	if err := l.Set(ss, ""); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{"nsh-7": false, "nsh-7.shell": false, "nsh-8": true, "nsh-8.shell": true, "nsh-4242": true} {
+		if exists(filepath.Join(pids, d)) != want {
+			t.Errorf("%s exists: %v, want %v", d, !want, want)
+		}
+	}
+	l.Cleanup()
+}

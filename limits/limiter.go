@@ -177,6 +177,8 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	g, made := l.self, false
 	fresh := map[*Hierarchy]bool{}
 	if g == nil && (len(plan.Writes) > 0 || force) {
+		// Best effort: groups of shells that died without cleaning up.
+		l.sweep()
 		g, made = newGroup(l.host, l.freeName(name)), true
 		for _, hv := range l.hierarchies() {
 			if err := l.join(j, g, hv); err != nil {
@@ -765,4 +767,65 @@ func pidsRoom(dir string) error {
 			return nil
 		}
 	}
+}
+
+// sweep removes the groups that shells which died without cleaning up
+// left beside this shell's cgroup: a NAME.shell that holds no process
+// (its shell is gone; a live one leaves it only in Cleanup, which removes
+// it) beside a group NAME that holds none either. It is best effort: a
+// group it cannot remove stays, and the error is dropped.
+func (l *Limiter) sweep() {
+	for _, hv := range append(l.hierarchies(), l.host.V2) {
+		if hv == nil {
+			continue
+		}
+		parent := hv.Dir(hv.Path)
+		ents, _ := os.ReadDir(parent)
+		for _, e := range ents {
+			name, ok := strings.CutSuffix(e.Name(), ".shell")
+			if !ok || !e.IsDir() {
+				continue
+			}
+			leaf, dir := filepath.Join(parent, e.Name()), filepath.Join(parent, name)
+			if !exists(dir) || !emptyTree(leaf) || !emptyTree(dir) {
+				continue
+			}
+			removeTree(l.host, dir)
+			l.host.rmdir(leaf)
+		}
+	}
+}
+
+// emptyTree reports whether no process is in the cgroup dir or below it.
+func emptyTree(dir string) bool {
+	empty := true
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			empty = false
+			return filepath.SkipAll
+		}
+		if d.IsDir() && len(readWords(filepath.Join(p, "cgroup.procs"))) > 0 {
+			empty = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return empty
+}
+
+// removeTree removes the cgroup dir and the cgroups below it, deepest
+// first.
+func removeTree(h *Host, dir string) error {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		errs = append(errs, h.rmdir(dirs[i]))
+	}
+	return errors.Join(errs...)
 }
