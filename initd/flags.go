@@ -27,8 +27,8 @@ const (
 	EnvVerbosity        = "TINI_VERBOSITY"
 )
 
-// Config is what the command line and the environment ask of nsinit.
-type Config struct {
+// config is what the command line and the environment ask of nsinit.
+type config struct {
 	Subreaper bool          // -s, TINI_SUBREAPER: become a child subreaper
 	Group     bool          // -g, TINI_KILL_PROCESS_GROUP: signal the child's process group
 	PdeathSig unix.Signal   // -p SIG: signal nsinit gets when its parent dies
@@ -73,8 +73,8 @@ MIT license) but shares no code with it.
 // with an exit status when the command line asked for something else than
 // running a command (help, version, license) or was wrong; the output has
 // then been written to stdout or stderr.
-func parseArgs(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) (cfg *Config, code int, done bool) {
-	cfg = &Config{Verbosity: 1, Grace: DefaultGrace}
+func parseArgs(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) (cfg *config, code int, done bool) {
+	cfg = &config{Verbosity: 1, Grace: DefaultGrace}
 	// Environment first, as tini: TINI_VERBOSITY sets the level and -v
 	// counts from there.
 	if _, ok := getenv(EnvSubreaper); ok {
@@ -95,7 +95,7 @@ func parseArgs(args []string, getenv func(string) (string, bool), stdout, stderr
 		fmt.Fprintf(stdout, "nsinit version %s\n", Version)
 		return nil, 0, true
 	}
-	bad := func(format string, a ...any) (*Config, int, bool) {
+	bad := func(format string, a ...any) (*config, int, bool) {
 		fmt.Fprintf(stderr, "nsinit: "+format+"\n%s\n", append(a, usageLine)...)
 		return nil, 2, true
 	}

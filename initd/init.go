@@ -35,7 +35,7 @@ func Main(args []string) int {
 
 // nsinit is one run of the program.
 type nsinit struct {
-	cfg  *Config
+	cfg  *config
 	sys  *sysCalls
 	log  io.Writer
 	pid1 bool // PID 1 of a pid namespace

@@ -16,28 +16,28 @@ import (
 )
 
 func TestParseArgs(t *testing.T) {
-	def := Config{Verbosity: 1, Grace: DefaultGrace}
+	def := config{Verbosity: 1, Grace: DefaultGrace}
 	for _, tt := range []struct {
 		args []string
 		env  map[string]string
-		want func(c *Config)
+		want func(c *config)
 	}{
-		{[]string{"cmd"}, nil, func(c *Config) { c.Argv = []string{"cmd"} }},
-		{[]string{"--", "cmd", "-v"}, nil, func(c *Config) { c.Argv = []string{"cmd", "-v"} }},
-		{[]string{"sh", "-c", "x"}, nil, func(c *Config) { c.Argv = []string{"sh", "-c", "x"} }},
-		{[]string{"-sgw", "-vvv", "cmd"}, nil, func(c *Config) {
+		{[]string{"cmd"}, nil, func(c *config) { c.Argv = []string{"cmd"} }},
+		{[]string{"--", "cmd", "-v"}, nil, func(c *config) { c.Argv = []string{"cmd", "-v"} }},
+		{[]string{"sh", "-c", "x"}, nil, func(c *config) { c.Argv = []string{"sh", "-c", "x"} }},
+		{[]string{"-sgw", "-vvv", "cmd"}, nil, func(c *config) {
 			c.Subreaper, c.Group, c.WarnReap, c.Verbosity, c.Argv = true, true, true, 4, []string{"cmd"}
 		}},
-		{[]string{"-e143", "-e", "0", "--", "x"}, nil, func(c *Config) { c.Remap[143], c.Remap[0], c.Argv = true, true, []string{"x"} }},
-		{[]string{"-p", "SIGKILL", "x"}, nil, func(c *Config) { c.PdeathSig, c.Argv = unix.SIGKILL, []string{"x"} }},
-		{[]string{"-pUSR1", "x"}, nil, func(c *Config) { c.PdeathSig, c.Argv = unix.SIGUSR1, []string{"x"} }},
-		{[]string{"-t", "2.5", "x"}, nil, func(c *Config) { c.Grace, c.Argv = 2500*time.Millisecond, []string{"x"} }},
-		{[]string{"-t500ms", "x"}, nil, func(c *Config) { c.Grace, c.Argv = 500*time.Millisecond, []string{"x"} }},
-		{[]string{"-t", "0", "x"}, nil, func(c *Config) { c.Grace, c.Argv = 0, []string{"x"} }},
+		{[]string{"-e143", "-e", "0", "--", "x"}, nil, func(c *config) { c.Remap[143], c.Remap[0], c.Argv = true, true, []string{"x"} }},
+		{[]string{"-p", "SIGKILL", "x"}, nil, func(c *config) { c.PdeathSig, c.Argv = unix.SIGKILL, []string{"x"} }},
+		{[]string{"-pUSR1", "x"}, nil, func(c *config) { c.PdeathSig, c.Argv = unix.SIGUSR1, []string{"x"} }},
+		{[]string{"-t", "2.5", "x"}, nil, func(c *config) { c.Grace, c.Argv = 2500*time.Millisecond, []string{"x"} }},
+		{[]string{"-t500ms", "x"}, nil, func(c *config) { c.Grace, c.Argv = 500*time.Millisecond, []string{"x"} }},
+		{[]string{"-t", "0", "x"}, nil, func(c *config) { c.Grace, c.Argv = 0, []string{"x"} }},
 		{[]string{"x"}, map[string]string{"TINI_SUBREAPER": "", "TINI_KILL_PROCESS_GROUP": "0", "TINI_VERBOSITY": "0"},
-			func(c *Config) { c.Subreaper, c.Group, c.Verbosity, c.Argv = true, true, 0, []string{"x"} }},
-		{[]string{"-v", "x"}, map[string]string{"TINI_VERBOSITY": "3"}, func(c *Config) { c.Verbosity, c.Argv = 4, []string{"x"} }},
-		{nil, nil, func(c *Config) {}},
+			func(c *config) { c.Subreaper, c.Group, c.Verbosity, c.Argv = true, true, 0, []string{"x"} }},
+		{[]string{"-v", "x"}, map[string]string{"TINI_VERBOSITY": "3"}, func(c *config) { c.Verbosity, c.Argv = 4, []string{"x"} }},
+		{nil, nil, func(c *config) {}},
 	} {
 		getenv := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
 		var out, errb bytes.Buffer
