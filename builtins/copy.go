@@ -466,18 +466,19 @@ type nsType struct {
 	cloneName string
 	short     rune   // unshare's and enter's flag
 	long      string // unshare's long flag
+	what      string // for --help
 }
 
 // nsTypes lists the namespace types in the order nsenter(1) joins them:
 // user first (it grants the rights for the rest), mnt late (paths are
 // resolved before it), time last.
 var nsTypes = []nsType{
-	{"user", unix.CLONE_NEWUSER, "CLONE_NEWUSER", 'U', "user"},
-	{"cgroup", unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP", 'C', "cgroup"},
-	{"ipc", unix.CLONE_NEWIPC, "CLONE_NEWIPC", 'i', "ipc"},
-	{"uts", unix.CLONE_NEWUTS, "CLONE_NEWUTS", 'u', "uts"},
-	{"net", unix.CLONE_NEWNET, "CLONE_NEWNET", 'n', "net"},
-	{"pid", unix.CLONE_NEWPID, "CLONE_NEWPID", 'p', "pid"},
-	{"mnt", unix.CLONE_NEWNS, "CLONE_NEWNS", 'm', "mount"},
-	{"time", unix.CLONE_NEWTIME, "CLONE_NEWTIME", 'T', "time"},
+	{"user", unix.CLONE_NEWUSER, "CLONE_NEWUSER", 'U', "user", "user"},
+	{"cgroup", unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP", 'C', "cgroup", "cgroup"},
+	{"ipc", unix.CLONE_NEWIPC, "CLONE_NEWIPC", 'i', "ipc", "IPC"},
+	{"uts", unix.CLONE_NEWUTS, "CLONE_NEWUTS", 'u', "uts", "UTS (host name)"},
+	{"net", unix.CLONE_NEWNET, "CLONE_NEWNET", 'n', "net", "network"},
+	{"pid", unix.CLONE_NEWPID, "CLONE_NEWPID", 'p', "pid", "pid"},
+	{"mnt", unix.CLONE_NEWNS, "CLONE_NEWNS", 'm', "mount", "mount"},
+	{"time", unix.CLONE_NEWTIME, "CLONE_NEWTIME", 'T', "time", "time"},
 }

@@ -39,11 +39,9 @@ Acts on: a new process (CMD, or a copy of the shell); the shell itself
 stays where it is.`,
 	Flags: func(fs *FlagSet) {
 		fs.String('t', "target", "PID", "", "join the namespaces of process PID")
-		for _, t := range nsTypes {
-			fs.Bool(t.short, "", "join the "+t.name+" namespace of PID")
-		}
-		for _, t := range nsTypes {
-			fs.Optional(0, t.long, "FILE", "", "join the "+t.name+" namespace of PID, or the one bound on FILE")
+		for _, t := range flagOrder() {
+			fs.Bool(t.short, "", "join the "+t.what+" namespace of PID")
+			fs.Optional(0, t.long, "FILE", "", "the same, or the one bound on FILE")
 		}
 		fs.Bool('a', "all", "join every namespace of PID that differs from the shell's")
 	},

@@ -54,11 +54,9 @@ it.
 Acts on: a new process (the copy), which goes on with the script or runs
 CMD. The shell itself is never moved.`,
 	Flags: func(fs *FlagSet) {
-		for _, t := range nsTypes {
-			fs.Bool(t.short, "", "new "+t.name+" namespace")
-		}
-		for _, t := range nsTypes {
-			fs.Optional(0, t.long, "FILE", "", "new "+t.name+" namespace, kept bound on FILE if given")
+		for _, t := range flagOrder() {
+			fs.Bool(t.short, "", "new "+t.what+" namespace")
+			fs.Optional(0, t.long, "FILE", "", "the same; with FILE, the namespace is kept bound on FILE")
 		}
 		fs.Bool('r', "map-root-user", "map your user and group to root in a new user namespace")
 		fs.String(0, "map-user", "UID", "", "map your user to UID in a new user namespace")
@@ -68,7 +66,7 @@ CMD. The shell itself is never moved.`,
 		fs.String(0, "setgroups", "allow|deny", "", "allow or deny setgroups(2) in the new user namespace")
 		fs.String(0, "propagation", "MODE", "private", "propagation of / in a new mount namespace: private, slave, shared, unchanged")
 		fs.Optional(0, "mount-proc", "DIR", "/proc", "mount a new proc on DIR (default /proc); implies -m")
-		fs.Optional(0, "kill-child", "SIG", "KILL", "signal the new processes get when the shell dies (default and always: KILL)")
+		fs.Optional(0, "kill-child", "SIG", "KILL", "the signal the copy gets when the shell dies (default KILL, always set)")
 		fs.Bool(0, "no-init", "with -p and CMD, make CMD PID 1 (no reaping init)")
 		fs.Bool('f', "fork", "accepted for util-linux compatibility: nsh always forks")
 	},
@@ -124,6 +122,19 @@ func runUnshare(c *Call) int {
 	}
 	spec.attr.Cloneflags = flags
 	return startCopy(c, spec, setup, c.Args, flags&unix.CLONE_NEWPID != 0 && !c.Opts.GetBool("no-init"))
+}
+
+// flagOrder lists the namespace types in util-linux's order for --help.
+func flagOrder() []nsType {
+	var out []nsType
+	for _, short := range "muinpUCT" {
+		for _, t := range nsTypes {
+			if t.short == short {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // userMaps works out the user namespace and its maps from the options: a

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
 
@@ -527,5 +529,73 @@ func TestUnshareMemfd(t *testing.T) {
 	r = nsh(t, 0, "unshare -m\necho x >> /proc/$$/exe && echo written")
 	if r.stdout != "" || r.code == 0 {
 		t.Errorf("the copy's binary was writable: %+v", r)
+	}
+}
+
+// TestUnshareInteractive opens a nested session on a pseudo-terminal:
+// the prompt shows the depth, the session runs in the new namespaces, and
+// exit returns to the outer one.
+func TestUnshareInteractive(t *testing.T) {
+	needRoot(t)
+	hostUnchanged(t)
+	home := t.TempDir()
+	cmd := exec.Command(nshBinary(t))
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+home, "TERM=dumb")
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+		return strings.HasPrefix(kv, "PS1=") || strings.HasPrefix(kv, "NSH_DEPTH=")
+	})
+	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait(); ptm.Close() }()
+	var mu sync.Mutex
+	var buf []byte
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ptm.Read(b)
+			mu.Lock()
+			buf = append(buf, b[:n]...)
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	seen := 0
+	expect := func(s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			rest := string(buf[seen:])
+			mu.Unlock()
+			if i := strings.Index(rest, s); i >= 0 {
+				seen += i + len(s)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("terminal: no %q in %q", s, rest)
+			}
+		}
+	}
+	host, _ := os.Hostname()
+	expect("nsh# ")
+	ptm.WriteString("x=kept; unshare -u\n")
+	expect("nsh[2]# ")
+	ptm.WriteString("hostname inner; echo \"[$(hostname) $x $NSH_DEPTH]\"\n")
+	expect("[inner kept 2]")
+	expect("nsh[2]# ")
+	ptm.WriteString("exit\n")
+	expect("nsh# ")
+	ptm.WriteString("echo \"[$(hostname)]\"\n")
+	expect("[" + host + "]")
+	ptm.WriteString("exit\n")
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nsh did not exit")
 	}
 }
