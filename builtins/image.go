@@ -1,9 +1,11 @@
 package builtins
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nsh-project/nsh/images"
@@ -12,7 +14,8 @@ import (
 var imageBuiltin = Builtin{
 	Name: "image",
 	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [DIR|HOST:GUEST]...
-image boot [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS`,
+image boot [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
+image host [-n] DIR PROG...`,
 	Summary: "build an initramfs and boot it in a VM",
 	Help: `image initramfs writes OUT, a gzip-compressed newc cpio archive that
 boots a Linux VM into nsinit: nsinit as /init, nsh as /bin/nsh (both taken
@@ -36,7 +39,13 @@ It fails when the guest panics, does not power off in time, or prints no
 status. --cmd replaces the initramfs's command (nsinit.cmd= on the kernel
 command line, split with shell quoting).
 
-Acts on files only; starts qemu as a child.`,
+image host copies the host programs PROG (looked up in $PATH when the name
+has no slash) into DIR at their own paths, with the shared libraries they
+need and the dynamic linker, found from their ELF headers (PT_INTERP,
+DT_NEEDED, DT_RUNPATH, /etc/ld.so.conf) as ld.so would: nothing is run.
+DIR can then be a tree of "image initramfs" or the root of "pivot".
+
+Acts on files only; image boot starts qemu as a child.`,
 	Flags: func(fs *FlagSet) {
 		fs.Interspersed = true
 		fs.String('o', "output", "OUT", "", "initramfs: the archive to write")
@@ -46,7 +55,7 @@ Acts on files only; starts qemu as a child.`,
 		fs.String(0, "kernel-release", "R", "", "initramfs: the kernel release whose modules to ship")
 		fs.String(0, "nsinit", "FILE", "", "initramfs: the nsinit to install as /init")
 		fs.String(0, "nsh", "FILE", "", "initramfs: the nsh to install as /bin/nsh")
-		fs.Bool('n', "dry-run", "initramfs: list the files instead of writing OUT")
+		fs.Bool('n', "dry-run", "initramfs, host: list the files instead of writing them")
 		fs.String(0, "append", "ARGS", "", "boot: more kernel command line")
 		fs.String(0, "timeout", "DURATION", "2m", "boot: power the VM off after DURATION")
 		fs.String(0, "kernel", "FILE", "", "boot: the kernel to boot")
@@ -58,6 +67,7 @@ Acts on files only; starts qemu as a child.`,
 var imageOpts = map[string][]string{
 	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "dry-run"},
 	"boot":      {"cmd", "append", "timeout", "kernel"},
+	"host":      {"dry-run"},
 }
 
 func runImage(c *Call) int {
@@ -80,6 +90,8 @@ func runImage(c *Call) int {
 	switch sub {
 	case "initramfs":
 		return imageInitramfs(c, args)
+	case "host":
+		return imageHost(c, args)
 	default:
 		return imageBoot(c, args)
 	}
@@ -186,4 +198,41 @@ func imageBoot(c *Call, args []string) int {
 		return c.Failf("boot: the guest did not power off")
 	}
 	return r.Status
+}
+
+func imageHost(c *Call, args []string) int {
+	if len(args) < 2 {
+		return c.Usagef("host: want DIR and at least one PROG")
+	}
+	path := c.Env.Get("PATH").String()
+	lookPath := func(name string) (string, error) {
+		for _, d := range filepath.SplitList(path) {
+			p := filepath.Join(imagePath(c, d), name)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("%s: not found in $PATH", name)
+	}
+	progs := make([]string, len(args)-1)
+	for i, a := range args[1:] {
+		progs[i] = a
+		if strings.Contains(a, "/") {
+			progs[i] = imagePath(c, a)
+		}
+	}
+	p := &images.Plan{}
+	if err := p.AddPrograms(progs, lookPath); err != nil {
+		return c.Fail(err)
+	}
+	if c.Opts.GetBool("dry-run") {
+		for _, e := range p.Entries() {
+			c.Printf("%s\n", e)
+		}
+		return 0
+	}
+	if _, err := p.WriteDir(imagePath(c, args[0])); err != nil {
+		return c.Fail(err)
+	}
+	return 0
 }
