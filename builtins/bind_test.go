@@ -301,3 +301,47 @@ ns | grep "$D" >$D/script
 	}
 	_ = out
 }
+
+// TestMountForms runs each form of mount, umount and chroot in a mount
+// namespace of its own.
+func TestMountForms(t *testing.T) {
+	d := t.TempDir()
+	mkTree(t, d, map[string]string{"a/f": "a\n", "b/": "", "m/": "", "r/": ""})
+	out, errs, st := inMountNS(t, 0, `D=`+d+`
+mount -t tmpfs -o size=1m,mode=700 tmpfs $D/t && mount | grep -c " $D/t type tmpfs (rw,relatime,size=1024k,mode=700"
+mount proc $D/p && test -e $D/p/self/mountinfo && echo proc
+mount --bind -o ro $D/a $D/m && { touch $D/m/x 2>/dev/null || echo bind-ro; }
+mount -o remount,rw,bind $D/m && touch $D/m/x && echo remount-rw
+mount --move $D/t $D/moved && grep -c " $D/moved " /proc/self/mountinfo
+mount --make-rshared $D/moved && grep " $D/moved " /proc/self/mountinfo | grep -c shared:
+mount -t tmpfs tmpfs $D/r && mount -t tmpfs tmpfs $D/r/sub && bind -r $D/r $D/ro
+touch $D/ro/sub/x 2>/dev/null || echo recursive-ro
+umount -R $D/ro && grep -c " $D/ro" /proc/self/mountinfo
+umount $D/b; echo not-mounted $?
+mount $D/a $D/b; echo no-type $?
+mount -t tmpfs tmpfs $D/busy && mount -t tmpfs tmpfs $D/busy/sub && umount $D/busy; echo busy $?
+umount -l $D/busy; echo lazy $?
+cd /
+ns $$ | tail -n1
+chroot $D/a; echo chroot $? $PWD
+chroot /; echo chroot-again $?
+`)
+	for _, want := range []string{"1\nproc\nbind-ro\nremount-rw\n1\n1\nrecursive-ro\n0\nnot-mounted 1\nno-type 2\nbusy 1\nlazy 0\ncd /\nchroot 0 /\nchroot-again 0\n"} {
+		if out != want {
+			t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
+		}
+	}
+	for _, re := range []string{
+		`(?m)^umount: umount ` + regexp.QuoteMeta(d) + `/b: invalid argument\numount: hint: .* is not a mount point$`,
+		`(?m)^mount: -t TYPE is needed: nsh does not probe filesystems\nusage: mount `,
+		`(?m)^umount: umount ` + regexp.QuoteMeta(d) + `/busy: device or resource busy\numount: hint: a process has its working directory or an open file there, or a mount sits below it`,
+	} {
+		if !regexp.MustCompile(re).MatchString(errs) {
+			t.Errorf("stderr lacks %s:\n%s", re, errs)
+		}
+	}
+	if n := strings.Count(errs, "chroot: warning:"); n != 1 {
+		t.Errorf("%d chroot warnings, want 1:\n%s", n, errs)
+	}
+	_ = st
+}

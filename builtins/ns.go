@@ -45,12 +45,13 @@ func runNs(c *Call) int {
 		if err != nil || n <= 0 {
 			return c.Usagef("invalid PID %q", c.Args[0])
 		}
-		pid = c.Args[0]
-		d, err := os.Readlink("/proc/" + pid + "/cwd")
-		if err != nil {
-			cwd = ""
-		} else {
-			cwd = d
+		if n != os.Getpid() {
+			// The shell keeps its own working directory; for another
+			// process, the kernel's is the one.
+			pid, cwd = c.Args[0], ""
+			if d, err := os.Readlink("/proc/" + c.Args[0] + "/cwd"); err == nil {
+				cwd = d
+			}
 		}
 	}
 	list, err := bind.ReadMountInfo(pid)
