@@ -97,7 +97,7 @@ func TestEnterTarget(t *testing.T) {
 	hostUnchanged(t)
 	// An environment that keeps running, with its own host name and a
 	// mount of its own; it prints the pid of its shell.
-	env := exec.Command(nshBinary(t), "-c", `unshare -mpu --mount-proc
+	env := exec.Command(nshBinary(t), "-c", `unshare -mpuinC --mount-proc
 hostname target; mount -t tmpfs t /mnt; echo inside > /mnt/marker
 echo ready; sleep 30`)
 	out, _ := env.StdoutPipe()
@@ -120,6 +120,16 @@ echo ready; sleep 30`)
 	nsh(t, 0, "enter -t "+p+" -- cat /mnt/marker").want(t, "inside\n", 0)
 	nsh(t, 0, "enter -t "+p+" -m -- cat /mnt/marker").want(t, "inside\n", 0)
 	nsh(t, 0, "enter -t "+p+" -u -- hostname").want(t, "target\n", 0)
+	// Each type flag joins that namespace only.
+	for _, typ := range []struct{ flag, name string }{{"-u", "uts"}, {"-i", "ipc"}, {"-n", "net"}, {"-p", "pid"}, {"-C", "cgroup"},
+		{"--uts", "uts"}, {"--ipc", "ipc"}, {"--net", "net"}, {"--pid", "pid"}, {"--cgroup", "cgroup"}} {
+		want, _ := os.Readlink("/proc/" + p + "/ns/" + typ.name)
+		r := nsh(t, 0, "enter -t "+p+" "+typ.flag+" -- sh -c 'readlink /proc/self/ns/"+typ.name+"; readlink /proc/self/ns/mnt'")
+		mnt := nsLink(t, "mnt")
+		if r.code != 0 || r.stdout != want+"\n"+mnt+"\n" {
+			t.Errorf("enter %s: %+v, want %s and the host's %s", typ.flag, r, want, mnt)
+		}
+	}
 	nsh(t, 0, "enter --uts=/proc/"+p+"/ns/uts -- hostname").want(t, "target\n", 0)
 	nsh(t, 0, "enter /proc/"+p+"/ns/uts /proc/"+p+"/ns/mnt -- cat /mnt/marker").want(t, "inside\n", 0)
 	pidns, _ := os.Readlink("/proc/" + p + "/ns/pid")

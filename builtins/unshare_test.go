@@ -382,6 +382,11 @@ func TestUnshareNetFile(t *testing.T) {
 	nsh(t, 0, "enter --uts="+file+".uts -- hostname").want(t, "persisted\n", 0)
 	nsh(t, 0, "enter "+file+" -- cat /proc/net/dev | grep -c :").want(t, "1\n", 0)
 
+	// A mount namespace on a file (the directory is a private mount).
+	nsh(t, 0, "unshare --mount="+file+".mnt\nmount -t tmpfs nshmarker /mnt").want(t, "", 0)
+	defer unix.Unmount(file+".mnt", unix.MNT_DETACH)
+	nsh(t, 0, "enter "+file+".mnt -- grep -c nshmarker /proc/self/mountinfo").want(t, "1\n", 0)
+
 	// umount FILE releases it.
 	if err := unix.Unmount(file, 0); err != nil {
 		t.Fatal(err)
