@@ -24,7 +24,11 @@ type initPeer struct {
 // initPeers lists nsinit and its peers, each as it is used as a container's
 // init: `docker run --init` style, CMD as the only child.
 func initPeers(e *env) []initPeer {
-	ps := []initPeer{{name: "nsinit", prefix: []string{filepath.Join(e.root, "bin", "nsinit"), "--"}, skip: e.why["nsinit"]}}
+	nsinit := e.nsinit
+	if nsinit == "" {
+		nsinit = filepath.Join(e.root, "bin", "nsinit") // for the listing
+	}
+	ps := []initPeer{{name: "nsinit", prefix: []string{nsinit, "--"}, skip: e.why["nsinit"]}}
 	for _, p := range []struct {
 		name string
 		dd   bool // takes "--" before CMD

@@ -186,7 +186,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: WARNING: the host's mount table changed during the run:\n%s", diffLines(string(mountsBefore), string(mountsAfter)))
 	}
 	if *update {
-		if err := writeReadme(filepath.Join(root, "bench", "README.md"), buf.String()); err != nil {
+		if err := writeReadme(filepath.Join(root, "bench", "README.md"), strings.Join(args, " "), buf.String()); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
@@ -224,7 +224,8 @@ func repoRoot() (string, error) {
 }
 
 // binaries finds bin/nsh and bin/nsinit, building each one that is missing
-// (or both with -build) as make does (static, stripped). The build goes to
+// (or both with -build) as make does (static, stripped), and copies them
+// into the bench's temporary directory. The build goes to
 // a temporary name first: a tree that does not build right now leaves an
 // existing binary in place, which is then used with a warning. A binary
 // that is missing and does not build is recorded with the reason, and its
@@ -252,13 +253,33 @@ func (e *env) binaries(rebuild bool) {
 				fmt.Fprintf(e.log, "bench: WARNING: %s; using the bin/%s there is\n", msg, name)
 			}
 		}
+		// Other builds may replace bin/ during a run: every suite uses a
+		// snapshot taken now.
+		snap := filepath.Join(e.tmp, "bin", name)
+		if err := copyExecutable(path, snap); err != nil {
+			e.why[name] = "cannot copy bin/" + name + ": " + err.Error()
+			continue
+		}
 		switch name {
 		case "nsh":
-			e.nsh = path
+			e.nsh = snap
 		case "nsinit":
-			e.nsinit = path
+			e.nsinit = snap
 		}
 	}
+}
+
+// copyExecutable copies the file src to dst (mode 0755), making dst's
+// directory.
+func copyExecutable(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
 
 // header prints what the figures depend on: when, where, which versions.
@@ -425,12 +446,12 @@ func diffLines(a, b string) string {
 }
 
 // writeReadme puts output, as a code block, into the "Latest figures"
-// section of the README at path.
-func writeReadme(path, output string) error {
+// section of the README at path, saying which arguments made it.
+func writeReadme(path, args, output string) error {
 	doc, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	body := "Written by `go run ./bench -update`; the method is above.\n\n```\n" + strings.TrimRight(output, "\n") + "\n```\n"
+	body := "Written by `go run ./bench " + args + "`; the method is above.\n\n```\n" + strings.TrimRight(output, "\n") + "\n```\n"
 	return os.WriteFile(path, []byte(replaceSection(string(doc), "## Latest figures", body)), 0o644)
 }

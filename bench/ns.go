@@ -55,6 +55,7 @@ func (e *env) shellQuote(argv []string) string {
 		if i == 0 && a != "" && look(baseName(a)) == a {
 			a = baseName(a)
 		}
+		a = strings.ReplaceAll(a, e.tmp+"/bin/", "bin/") // the snapshot of bin/
 		a = strings.ReplaceAll(a, e.root+"/", "")
 		q := quote(strings.ReplaceAll(a, e.tmp, "TMPDIR"))
 		out = append(out, strings.ReplaceAll(q, "TMPDIR", "$TMP"))

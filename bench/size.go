@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // sizeSuite prints the sizes of the two binaries as make builds them, with
@@ -24,7 +23,7 @@ func sizeSuite(e *env) {
 			t.add("bin/"+n, "-", "-", "missing (see above)")
 			continue
 		}
-		path := filepath.Join(e.root, "bin", n)
+		path := map[string]string{"nsh": e.nsh, "nsinit": e.nsinit}[n]
 		row("bin/"+n, path, elfKind(path))
 	}
 	for _, p := range []string{"tini-static", "tini", "dumb-init", "catatonit", "bwrap", "runc", "crun", "busybox", "dash", "bash"} {
