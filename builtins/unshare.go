@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/nsh-project/nsh/sig"
 )
@@ -21,6 +22,8 @@ unshare [OPTIONS] -- CMD [ARG...]`,
 With CMD, CMD runs in them; the shell waits and returns its status. With
 -p, CMD runs under a small PID 1 (nsh, with the reaper nsinit uses) that
 reaps orphans and forwards signals, unless --no-init: then CMD is PID 1.
+A CMD that is an nsh builtin or a function of the script runs in a copy of
+the shell, with its state ("unshare -n -- setup_net").
 
 Without CMD, the rest of the script runs in the new namespaces, with
 everything the script had: variables (strings, indexed and associative
@@ -226,6 +229,11 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 	spec.plan.Name = c.Name()
 	spec.plan.Setup = setup
 	env := environ(c.Env)
+	if len(argv) > 0 && (Lookup(argv[0]) != nil || c.Shell.Runner.Funcs[argv[0]] != nil) {
+		// An nsh builtin or a function of the script: the copy is a shell
+		// with the script's state that runs just that command.
+		return runShellCommand(c, spec, argv)
+	}
 	if len(argv) > 0 {
 		spec.plan.Argv = argv
 		spec.plan.Env = env
@@ -277,6 +285,35 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 		return status
 	}
 	c.Shell.Exit(status)
+	return status
+}
+
+// runShellCommand runs argv, a builtin or function, in a copy that has the
+// shell's state, and returns its status.
+func runShellCommand(c *Call, spec *copySpec, argv []string) int {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		q, err := syntax.Quote(a, syntax.LangBash)
+		if err != nil {
+			return c.Usagef("%q cannot be quoted: %v", a, err)
+		}
+		words[i] = q
+	}
+	prog, err := syntax.NewParser().Parse(strings.NewReader(strings.Join(words, " ")), "")
+	if err != nil {
+		return c.Fail(err)
+	}
+	st, err := snapshot(c, prog.Stmts)
+	if err != nil {
+		return c.Fail(err)
+	}
+	st.Interactive = false
+	spec.plan.State = st
+	spec.env = withVar(environ(c.Env), "NSH_DEPTH", strconv.Itoa(st.Depth))
+	status, err := runCopy(c, spec)
+	if err != nil {
+		return c.Fail(err)
+	}
 	return status
 }
 

@@ -259,6 +259,10 @@ func TestUnshareCommand(t *testing.T) {
 	nsh(t, 0, "unshare -p --mount-proc --no-init -- sh -c 'echo $$ $(cat /proc/1/comm)'").want(t, "1 sh\n", 0)
 	nsh(t, 0, "unshare -m -- no-such-command-here").want(t, "", 127)
 	nsh(t, 0, "cd /tmp; unshare -m -- pwd").want(t, "/tmp\n", 0)
+	// A builtin or a function runs in a copy of the shell, with its state.
+	host, _ := os.Hostname()
+	nsh(t, 0, "x=state; f() { hostname \"$1\"; echo $(hostname) $x $$; return 4; }; unshare -up -- f 'in ner'; echo $? $(hostname)").
+		want(t, "in ner state 1\n4 "+host+"\n", 0)
 }
 
 // nsLink returns readlink /proc/self/ns/TYPE of this process.
@@ -527,6 +531,7 @@ func TestUnshareRootless(t *testing.T) {
 
 func TestUnshareMemfd(t *testing.T) {
 	needRoot(t)
+	hostUnchanged(t)
 	// The copy runs from a sealed memfd, not from the binary on disk.
 	r := nsh(t, 0, "unshare -m\nreadlink /proc/$$/exe")
 	r.want(t, "/memfd:nsh (deleted)\n", 0)
