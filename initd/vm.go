@@ -46,6 +46,12 @@ func (n *nsinit) vmSetup() {
 	if err := n.sys.reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		n.logf(lvDebug, "reboot(CAD_OFF): %v", err)
 	}
+	// The kernel opened fds 0-2 on the initramfs's /dev/console, which the
+	// devtmpfs mounted since hides: reopen them on the /dev/console in
+	// sight, as busybox init does, so that ttyname(3) finds the terminal.
+	if n.sys.root == "" {
+		reopenConsole()
+	}
 	params, err := readCmdline(n.sys.cmdline)
 	if err != nil {
 		n.logf(lvWarn, "%v", err)
@@ -74,6 +80,22 @@ func (n *nsinit) vmSetup() {
 		}
 		n.cfg.Argv = argv
 	}
+}
+
+// reopenConsole points fds 0, 1 and 2 at /dev/console when they are a
+// terminal already (nsinit does not take over stdio it was not given).
+func reopenConsole() {
+	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err != nil {
+		return
+	}
+	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	for i := range 3 {
+		unix.Dup3(fd, i, 0)
+	}
+	unix.Close(fd)
 }
 
 // readCmdline reads the kernel command line as key=value words, split by
