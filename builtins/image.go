@@ -15,7 +15,8 @@ var imageBuiltin = Builtin{
 	Name: "image",
 	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [DIR|HOST:GUEST]...
 image boot [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
-image host [-n] DIR PROG...`,
+image host [-n] DIR PROG...
+image unpack SRC DIR`,
 	Summary: "build an initramfs and boot it in a VM",
 	Help: `image initramfs writes OUT, a gzip-compressed newc cpio archive that
 boots a Linux VM into nsinit: nsinit as /init, nsh as /bin/nsh (both taken
@@ -45,6 +46,14 @@ need and the dynamic linker, found from their ELF headers (PT_INTERP,
 DT_NEEDED, DT_RUNPATH, /etc/ld.so.conf) as ld.so would: nothing is run.
 DIR can then be a tree of "image initramfs" or the root of "pivot".
 
+image unpack lays the file system of an image into DIR: SRC is a "docker
+save" tarball, an OCI image layout (a directory or a tarball), or a plain
+root file system tarball, gzip-compressed or not. Layers are applied in
+order with their whiteouts (.wh.NAME, .wh..wh..opq). Every path is
+resolved inside DIR: no layer can write outside it. As root, owners and
+device nodes are kept; otherwise device nodes are left out, with a
+warning.
+
 Acts on files only; image boot starts qemu as a child.`,
 	Flags: func(fs *FlagSet) {
 		fs.Interspersed = true
@@ -68,6 +77,7 @@ var imageOpts = map[string][]string{
 	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "dry-run"},
 	"boot":      {"cmd", "append", "timeout", "kernel"},
 	"host":      {"dry-run"},
+	"unpack":    {},
 }
 
 func runImage(c *Call) int {
@@ -92,6 +102,8 @@ func runImage(c *Call) int {
 		return imageInitramfs(c, args)
 	case "host":
 		return imageHost(c, args)
+	case "unpack":
+		return imageUnpack(c, args)
 	default:
 		return imageBoot(c, args)
 	}
@@ -233,6 +245,20 @@ func imageHost(c *Call, args []string) int {
 	}
 	if _, err := p.WriteDir(imagePath(c, args[0])); err != nil {
 		return c.Fail(err)
+	}
+	return 0
+}
+
+func imageUnpack(c *Call, args []string) int {
+	if len(args) != 2 {
+		return c.Usagef("unpack: want SRC and DIR")
+	}
+	res, err := images.Unpack(imagePath(c, args[0]), imagePath(c, args[1]))
+	if err != nil {
+		return c.Fail(err)
+	}
+	if n := len(res.Skipped); n > 0 {
+		c.Errorf("unpack: left out %d device nodes (mknod needs root), such as %s", n, res.Skipped[0])
 	}
 	return 0
 }

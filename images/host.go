@@ -222,4 +222,3 @@ func (p *Plan) WriteDir(dir string) (skipped []string, err error) {
 	}
 	return root.skipped, nil
 }
-

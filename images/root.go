@@ -91,31 +91,14 @@ func (r *root) create(e Entry) error {
 	if host == filepath.Clean(r.dir) {
 		return nil
 	}
-	if err := r.mkdirAll(filepath.Dir(host)); err != nil {
+	if err := r.prepare(host, e.Mode.IsDir()); err != nil {
 		return err
 	}
-	old, lerr := os.Lstat(host)
-	if lerr == nil && !(old.IsDir() && e.Mode.IsDir()) {
-		if err := os.RemoveAll(host); err != nil {
-			return err
-		}
-	}
-	perm := uint32(e.Mode.Perm())
-	if e.Mode&fs.ModeSetuid != 0 {
-		perm |= unix.S_ISUID
-	}
-	if e.Mode&fs.ModeSetgid != 0 {
-		perm |= unix.S_ISGID
-	}
-	if e.Mode&fs.ModeSticky != 0 {
-		perm |= unix.S_ISVTX
-	}
+	perm := modeBits(e.Mode)
 	switch {
 	case e.Mode.IsDir():
-		if lerr != nil || !old.IsDir() {
-			if err := os.Mkdir(host, 0o700); err != nil {
-				return err
-			}
+		if err := os.Mkdir(host, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
 		}
 		return chmod(host, perm)
 	case e.Mode&fs.ModeSymlink != 0:
@@ -165,6 +148,19 @@ func (r *root) writeFile(host string, e Entry, perm uint32) error {
 		return err
 	}
 	return chmod(host, perm)
+}
+
+// prepare makes the parents of host and removes what is at host, unless
+// both it and what is to be made are directories.
+func (r *root) prepare(host string, dir bool) error {
+	if err := r.mkdirAll(filepath.Dir(host)); err != nil {
+		return err
+	}
+	old, err := os.Lstat(host)
+	if err == nil && !(old.IsDir() && dir) {
+		return os.RemoveAll(host)
+	}
+	return nil
 }
 
 // mkdirAll makes a host directory inside the root and its parents (0755).
