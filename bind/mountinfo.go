@@ -156,7 +156,7 @@ func Top(list []MountInfo, point string) *MountInfo {
 	point = path.Clean(point)
 	covered := map[int]bool{}
 	for _, m := range list {
-		if m.Point == point {
+		if m.Point == point && m.Parent != m.ID { // rootfs is its own parent
 			covered[m.Parent] = true
 		}
 	}

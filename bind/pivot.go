@@ -32,7 +32,8 @@ var ErrHostNamespace = errors.New("refused in the host's mount namespace")
 // and chroot into it.
 //
 // Pivot is refused in the host's initial mount namespace, unless nsh is
-// PID 1 of a machine.
+// PID 1 of a machine or the root is an initramfs (early boot, under
+// nsinit).
 type Pivot struct {
 	NewRoot string
 	// PutOld, if set, is where the old root stays, as a path inside the
@@ -56,22 +57,30 @@ func (p Pivot) String() string {
 // Apply pivots.
 func (p Pivot) Apply(s *Sys) error {
 	newroot := path.Clean(p.NewRoot)
-	host, err := s.HostNamespace()
+	list, err := s.MountInfo()
 	if err != nil {
-		return &Error{Op: "pivot", Dst: p.NewRoot, Err: err, Why: "run \"unshare -m\" first"}
+		return &Error{Op: "pivot", Dst: p.NewRoot, Err: err}
 	}
-	if host {
-		return &Error{Op: "pivot", Dst: p.NewRoot, Err: ErrHostNamespace,
-			Why: "pivot changes the root of every process in the mount namespace: run \"unshare -m\" first, then pivot"}
+	// An initramfs root means early boot of a machine (nsh under nsinit,
+	// or its init): there is no running host to protect.
+	initramfs := false
+	if root := Top(list, "/"); root != nil && (root.FSType == "rootfs" || root.FSType == "ramfs") {
+		initramfs = true
+	}
+	if !initramfs {
+		host, err := s.HostNamespace()
+		if err != nil {
+			return &Error{Op: "pivot", Dst: p.NewRoot, Err: err, Why: "run \"unshare -m\" first"}
+		}
+		if host {
+			return &Error{Op: "pivot", Dst: p.NewRoot, Err: ErrHostNamespace,
+				Why: "pivot changes the root of every process in the mount namespace: run \"unshare -m\" first, then pivot"}
+		}
 	}
 	if kind, err := s.Stat(newroot); err != nil || kind != Dir {
 		if err == nil {
 			err = unix.ENOTDIR
 		}
-		return &Error{Op: "pivot", Dst: p.NewRoot, Err: err}
-	}
-	list, err := s.MountInfo()
-	if err != nil {
 		return &Error{Op: "pivot", Dst: p.NewRoot, Err: err}
 	}
 	if Top(list, newroot) == nil {
@@ -85,7 +94,7 @@ func (p Pivot) Apply(s *Sys) error {
 	if err := s.CloseDirs(); err != nil {
 		return &Error{Op: "pivot", Dst: p.NewRoot, Err: fmt.Errorf("close-on-exec for directory descriptors: %w", err)}
 	}
-	if root := Top(list, "/"); root != nil && (root.FSType == "rootfs" || root.FSType == "ramfs") {
+	if initramfs {
 		return p.switchRoot(s, list, newroot)
 	}
 	if p.Clean {

@@ -42,6 +42,10 @@ func TestParseMountInfo(t *testing.T) {
 	if top := Top(list, "/srv/x"); top == nil || top.ID != 61 {
 		t.Errorf("Top = %+v", top)
 	}
+	rootfs := []MountInfo{{ID: 1, Parent: 1, Point: "/", FSType: "rootfs"}, {ID: 2, Parent: 1, Point: "/proc"}}
+	if top := Top(rootfs, "/"); top == nil || top.ID != 1 {
+		t.Errorf("Top of an initramfs = %+v", top)
+	}
 }
 
 func TestScript(t *testing.T) {
