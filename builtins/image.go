@@ -136,6 +136,14 @@ func imageInitramfs(c *Call, args []string) int {
 		KernelRelease: o.GetString("kernel-release"),
 		MTime:         images.SourceDateEpoch(),
 	}
+	for _, a := range args {
+		t, err := images.ParseTree(a)
+		if err != nil {
+			return c.Usagef("initramfs: %v", err)
+		}
+		t.Src = imagePath(c, t.Src)
+		ir.Trees = append(ir.Trees, t)
+	}
 	if ir.Init == "" || ir.Nsh == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -153,14 +161,6 @@ func imageInitramfs(c *Call, args []string) int {
 				return c.Failf("initramfs: nsinit: %v; give --nsinit", err)
 			}
 		}
-	}
-	for _, a := range args {
-		t, err := images.ParseTree(a)
-		if err != nil {
-			return c.Usagef("initramfs: %v", err)
-		}
-		t.Src = imagePath(c, t.Src)
-		ir.Trees = append(ir.Trees, t)
 	}
 	if o.GetBool("dry-run") {
 		p, err := ir.Plan()
