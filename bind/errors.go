@@ -87,7 +87,7 @@ func (e *Error) Hint() string {
 			"and neither to have shared propagation"
 	case errors.Is(e.Err, unix.EPERM) && os.Geteuid() != 0:
 		return "mounting needs CAP_SYS_ADMIN in the user namespace that owns this mount namespace: " +
-			"run \"unshare -Um\" first (rootless) or run as root"
+			"run \"unshare -m\" first (as a non-root user it adds a user namespace that maps you to root)"
 	case errors.Is(e.Err, unix.EPERM) || errors.Is(e.Err, unix.EACCES) && e.Op == "mount":
 		return "the call needs CAP_SYS_ADMIN over this mount namespace; in a user namespace, " +
 			"filesystems such as sysfs and proc also need their own network and pid namespaces"
