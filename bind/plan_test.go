@@ -264,15 +264,15 @@ func TestUnionPlan(t *testing.T) {
 		calls []string
 	}{
 		{"first -b", []MountInfo{root}, Union{Src: "/a", Dst: "/u", Before: true},
-			[]string{`resolve "/u" directory`, `mount "union" "/u" "overlay" 0 "lowerdir=/a:/u"`}},
+			[]string{`resolve "/u" directory`, `resolve "/u" directory`, `mount "union" "/u" "overlay" 0 "lowerdir=/a:/u"`}},
 		{"then -a", []MountInfo{root, overlay(2, 1, "/u", "lowerdir=/a:/u")}, Union{Src: "/b", Dst: "/u"},
-			[]string{`umount "/u" MNT_DETACH`, `resolve "/u" directory`, `mount "union" "/u" "overlay" 0 "lowerdir=/a:/u:/b"`}},
+			[]string{`resolve "/u" directory`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`, `mount "union" "/u" "overlay" 0 "lowerdir=/a:/u:/b"`}},
 		{"then -bc", []MountInfo{root, overlay(2, 1, "/u", "lowerdir=/a:/u:/b")}, Union{Src: "/w", Dst: "/u", Before: true, Create: true},
-			[]string{`mkdir "/.w.nsh-work"`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
+			[]string{`resolve "/u" directory`, `mkdir "/.w.nsh-work"`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
 				`mount "union" "/u" "overlay" 0 "lowerdir=/a:/u:/b,upperdir=/w,workdir=/.w.nsh-work"`}},
 		{"-ac with a create member is -a", []MountInfo{root, overlay(2, 1, "/u", "lowerdir=/u,upperdir=/w,workdir=/.w.nsh-work")},
 			Union{Src: "/a", Dst: "/u", Create: true},
-			[]string{`mkdir "/.w.nsh-work"`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
+			[]string{`resolve "/u" directory`, `mkdir "/.w.nsh-work"`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
 				`mount "union" "/u" "overlay" 0 "lowerdir=/u:/a,upperdir=/w,workdir=/.w.nsh-work"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,7 +311,7 @@ func TestUnbindPlan(t *testing.T) {
 	if err := (Unbind{Src: "/a", Dst: "/u"}).Apply(r.sys()); err != nil {
 		t.Fatal(err)
 	}
-	checkCalls(t, r, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
+	checkCalls(t, r, `resolve "/u" existing`, `umount "/u" MNT_DETACH`, `resolve "/u" directory`,
 		`mount "union" "/u" "overlay" 0 "lowerdir=/u:/b,upperdir=/w,workdir=/.w.nsh-work"`)
 
 	table = []MountInfo{root, overlay(2, 1, "/u", "lowerdir=/a:/u")}
@@ -319,7 +319,7 @@ func TestUnbindPlan(t *testing.T) {
 	if err := (Unbind{Src: "/a", Dst: "/u"}).Apply(r.sys()); err != nil {
 		t.Fatal(err)
 	}
-	checkCalls(t, r, `umount "/u" MNT_DETACH`)
+	checkCalls(t, r, `resolve "/u" existing`, `umount "/u" MNT_DETACH`)
 
 	r = &recorder{table: table}
 	if err := (Unbind{Src: "/zz", Dst: "/u"}).Apply(r.sys()); err == nil {

@@ -43,7 +43,9 @@ func resolve(dst string, create Kind) (Target, error) {
 		return Target{}, &Error{Op: "resolve", Dst: dst, Err: err}
 	}
 	t := Target{Name: dst, Path: fmt.Sprintf("/proc/self/fd/%d", fd), Release: func() { unix.Close(fd) }}
-	if _, err := os.Stat(t.Path); err != nil {
+	if real, err := os.Readlink(t.Path); err == nil {
+		t.Real = real
+	} else {
 		// No /proc: fall back to the path, which is safe only when no
 		// symbolic link lies on it below the root.
 		p, err := noSymlinks(rootFD, rest)
@@ -51,7 +53,7 @@ func resolve(dst string, create Kind) (Target, error) {
 			unix.Close(fd)
 			return Target{}, &Error{Op: "resolve", Dst: dst, Err: fmt.Errorf("/proc is not mounted, so the mount point must be reached without symbolic links: %w", err)}
 		}
-		t.Path = p
+		t.Path, t.Real = p, p
 	}
 	return t, nil
 }

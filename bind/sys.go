@@ -28,6 +28,10 @@ type Target struct {
 	Name string
 	// Path is the path to give mount(2).
 	Path string
+	// Real is where the target is in this process's tree, symbolic links
+	// resolved: the mount point mountinfo will show. It is Name when the
+	// path had no links.
+	Real string
 	// Release closes what resolving opened; it may be nil.
 	Release func()
 }

@@ -156,7 +156,14 @@ func WorkDir(upper string) string {
 
 // Apply adds SRC to the union at DST.
 func (u Union) Apply(s *Sys) error {
-	src, dst := path.Clean(u.Src), path.Clean(u.Dst)
+	src := path.Clean(u.Src)
+	// The union is named by where DST really is (a link in a root being
+	// built leads elsewhere in it): that is its mount point in the table
+	// and the member that stands for DST's own directory.
+	dst, err := realPath(s, u.Dst, Dir)
+	if err != nil {
+		return err
+	}
 	list, err := s.MountInfo()
 	if err != nil {
 		return &Error{Op: "union", Src: u.Src, Dst: u.Dst, Err: err}
@@ -281,7 +288,11 @@ func (u Unbind) String() string { return line("unmount", u.Src, u.Dst) }
 
 // Apply removes the member.
 func (u Unbind) Apply(s *Sys) error {
-	src, dst := path.Clean(u.Src), path.Clean(u.Dst)
+	src := path.Clean(u.Src)
+	dst, err := realPath(s, u.Dst, Existing)
+	if err != nil {
+		return err
+	}
 	list, err := s.MountInfo()
 	if err != nil {
 		return &Error{Op: "unmount", Src: u.Src, Dst: u.Dst, Err: err}
@@ -314,4 +325,17 @@ func (u Unbind) Apply(s *Sys) error {
 		next.Lower = []string{dst}
 	}
 	return mountUnion(s, next, true)
+}
+
+// realPath resolves p as a mount point and returns where it really is.
+func realPath(s *Sys, p string, create Kind) (string, error) {
+	t, err := s.Resolve(p, create)
+	if err != nil {
+		return "", err
+	}
+	defer t.Close()
+	if t.Real != "" {
+		return t.Real, nil
+	}
+	return path.Clean(t.Name), nil
 }

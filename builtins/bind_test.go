@@ -169,8 +169,12 @@ bind '#t' $D/r/abs/nsh-escape-a && echo abs ok
 bind '#t' $D/r/up/nsh-escape-b && echo up ok
 bind '#t' $D/r/dangling; echo dangling $?
 ls $D/r
+mkdir -p $D/r/usr/bin $D/a && touch $D/a/mine && ln -s /usr/bin $D/r/bin
+bind -b $D/a $D/r/bin && echo union: $(ls $D/r/usr/bin)
+ns | grep -c "^bind -b $D/a $D/r/usr/bin$"
 `)
-	if st != 0 || !strings.Contains(out, "abs ok\nup ok\ndangling 1\n") || !strings.Contains(out, "nsh-escape-a\nnsh-escape-b\n") {
+	if st != 0 || !strings.Contains(out, "abs ok\nup ok\ndangling 1\n") || !strings.Contains(out, "nsh-escape-a\nnsh-escape-b\n") ||
+		!strings.Contains(out, "union: mine\n1\n") {
 		t.Errorf("status %d\nstdout:\n%s\nstderr:\n%s", st, out, errs)
 	}
 	for _, p := range []string{"/nsh-escape-a", "/nsh-escape-b", "/nonexistent-nsh-test"} {
