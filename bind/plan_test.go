@@ -17,6 +17,7 @@ type recorder struct {
 	kinds  map[string]Kind // what Stat says; missing paths fail with ENOENT
 	host   bool            // HostNamespace's answer
 	failOn string          // a call prefix that fails with EPERM
+	noAttr bool            // mount_setattr fails with ENOSYS (before 5.12)
 }
 
 func (r *recorder) log(format string, args ...any) error {
@@ -41,6 +42,9 @@ func (r *recorder) sys() *Sys {
 			return r.log("umount %q %s", dst, FlagNames(umountFlagNames, uintptr(flags)))
 		},
 		SetAttr: func(dst string, rec bool, set, clear uint64) error {
+			if r.noAttr {
+				return unix.ENOSYS
+			}
 			return r.log("mount_setattr %q rec=%v %s", dst, rec, FlagNames(attrFlagNames, uintptr(set)))
 		},
 		PivotRoot: func(n, o string) error { return r.log("pivot_root %q %q", n, o) },
@@ -381,4 +385,20 @@ func TestChrootPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCalls(t, r, `chroot "/r"`, `chdir "/"`)
+}
+
+// TestReadOnlyFallback: without mount_setattr, every mount below DST is
+// remounted read-only, keeping the flags it has (a user namespace locks
+// nosuid and nodev).
+func TestReadOnlyFallback(t *testing.T) {
+	r := &recorder{noAttr: true, kinds: map[string]Kind{"/usr": Dir}, table: []MountInfo{
+		{ID: 1, Point: "/"}, {ID: 2, Parent: 1, Point: "/r/usr", Options: "rw,relatime"},
+		{ID: 3, Parent: 2, Point: "/r/usr/x", Options: "rw,nosuid,nodev"}, {ID: 4, Parent: 1, Point: "/r/usrx"},
+	}}
+	if err := (Bind{Src: "/usr", Dst: "/r/usr", ReadOnly: true}).Apply(r.sys()); err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, r, `resolve "/r/usr" directory`, `mount "/usr" "/r/usr" "" MS_BIND|MS_REC ""`, `resolve "/r/usr" existing`,
+		`mount "" "/r/usr" "" MS_RDONLY|MS_REMOUNT|MS_BIND|MS_RELATIME ""`,
+		`mount "" "/r/usr/x" "" MS_RDONLY|MS_NOSUID|MS_NODEV|MS_REMOUNT|MS_BIND ""`)
 }
