@@ -304,7 +304,7 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 		return 0, dirty, err
 	}
 	pid := cmdPid(cmd, proc)
-	if err := writeIDMaps(pid, spec); err != nil {
+	if err := writeIDMaps(pid, spec, c); err != nil {
 		return abort(err)
 	}
 	if err := bindNsFiles(pid, spec.nsFiles); err != nil {

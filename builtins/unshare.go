@@ -147,9 +147,6 @@ func userMaps(c *Call, flags *uintptr, spec *copySpec) error {
 	uid, gid := os.Geteuid(), os.Getegid()
 	var uidMaps, gidMaps []idMap
 	mapRoot := c.Opts.GetBool("r")
-	if uid != 0 && *flags != 0 && !c.Opts.Changed("map-user") {
-		mapRoot = true
-	}
 	if mapRoot {
 		uidMaps = append(uidMaps, idMap{0, uid, 1})
 		gidMaps = append(gidMaps, idMap{0, gid, 1})
@@ -184,6 +181,16 @@ func userMaps(c *Call, flags *uintptr, spec *copySpec) error {
 			return fmt.Errorf("--map-groups: %v", err)
 		}
 		gidMaps = append(gidMaps, m)
+	}
+	// Rootless: a non-root user is mapped to root where the options map
+	// nothing else.
+	if uid != 0 && (*flags != 0 || uidMaps != nil || gidMaps != nil) {
+		if uidMaps == nil {
+			uidMaps, mapRoot = []idMap{{0, uid, 1}}, true
+		}
+		if gidMaps == nil {
+			gidMaps = []idMap{{0, gid, 1}}
+		}
 	}
 	if uidMaps != nil || gidMaps != nil {
 		*flags |= unix.CLONE_NEWUSER

@@ -18,6 +18,7 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // The namespace builtins start copies of nsh itself, so their tests run
@@ -517,11 +518,10 @@ func TestUnshareRootless(t *testing.T) {
 	nsh(t, 65534, "unshare -m\nmount -t tmpfs t /mnt; id -u").want(t, "0\n", 0)
 	nsh(t, 65534, "unshare -u\nhostname rootless; hostname; cat /proc/self/uid_map | tr -s ' '").want(t, "rootless\n 0 65534 1\n", 0)
 	nsh(t, 65534, "unshare --map-user=7 -u -- id -u").want(t, "7\n", 0)
-	if _, err := exec.LookPath("newuidmap"); err != nil {
-		r := nsh(t, 65534, "unshare --map-users=0:100000:65536 -m -- true")
-		if r.code != 1 || !strings.Contains(r.stderr, "newuidmap not found") || !strings.Contains(r.stderr, "hint:") {
-			t.Errorf("--map-users without newuidmap: %+v", r)
-		}
+	// Without newuidmap on $PATH, mapping a range fails with a hint.
+	r0 := nsh(t, 65534, "PATH=/nonexistent; unshare --map-users=0:100000:65536 -m -- true")
+	if r0.code != 1 || !strings.Contains(r0.stderr, "newuidmap not found") || !strings.Contains(r0.stderr, "hint: install the uidmap package") {
+		t.Errorf("--map-users without newuidmap: %+v", r0)
 	}
 	r := nsh(t, 65534, "unshare --setgroups=allow -m -- true")
 	if r.code != 2 {
@@ -607,5 +607,40 @@ func TestUnshareInteractive(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("nsh did not exit")
+	}
+}
+
+// TestUnshareNewuidmap maps a range of ids as a non-root user through
+// newuidmap(1) and newgidmap(1), with /etc/subuid and /etc/subgid granting
+// it (bound over the host's in a private mount namespace).
+func TestUnshareNewuidmap(t *testing.T) {
+	needRoot(t)
+	for _, p := range []string{"newuidmap", "newgidmap", "setpriv"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("%s is not installed (package uidmap, util-linux)", p)
+		}
+	}
+	hostUnchanged(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	for _, f := range []string{"subuid", "subgid"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("nobody:100000:65536\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inner := `unshare --map-users=0:65534:1 --map-users=1:100000:1000 --map-groups=0:65534:1 --map-groups=1:100000:1000 -m
+id -u; cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; mount -t tmpfs t /mnt && echo mounted`
+	quoted, err := syntax.Quote(inner, syntax.LangBash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := nsh(t, 0, fmt.Sprintf(`unshare -m
+bind %[1]s/subuid /etc/subuid; bind %[1]s/subgid /etc/subgid
+setpriv --reuid 65534 --regid 65534 --clear-groups %[2]s -c %[3]s`, dir, nshBinary(t), quoted))
+	r.want(t, "0\n 0 65534 1\n 1 100000 1000\n 0 65534 1\n 1 100000 1000\nmounted\n", 0)
+	// A range the files do not grant is refused, with the helper's error.
+	r = nsh(t, 65534, "unshare --map-users=1:200000:10 -m -- true")
+	if r.code != 1 || !strings.Contains(r.stderr, "newuidmap") {
+		t.Errorf("an ungranted range: %+v", r)
 	}
 }

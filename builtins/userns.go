@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+	"mvdan.cc/sh/v3/interp"
 )
 
 // parseIDMap parses --map-users / --map-groups: INSIDE:OUTSIDE:COUNT
@@ -71,7 +72,7 @@ func onlySelf(m []idMap, id int) bool {
 // writeIDMaps runs newuidmap(1) and newgidmap(1) for the copy when the maps
 // need them (a non-root user mapping ids other than its own, allowed by
 // /etc/subuid and /etc/subgid).
-func writeIDMaps(pid int, spec *copySpec) error {
+func writeIDMaps(pid int, spec *copySpec, c *Call) error {
 	for _, m := range []struct {
 		prog string
 		maps []idMap
@@ -79,10 +80,10 @@ func writeIDMaps(pid int, spec *copySpec) error {
 		if m.maps == nil {
 			continue
 		}
-		path, err := exec.LookPath(m.prog)
+		path, err := interp.LookPathDir(c.Dir, c.Env, m.prog)
 		if err != nil {
 			return &hintError{
-				err:  fmt.Errorf("%s not found: mapping more than your own id needs it", m.prog),
+				err:  fmt.Errorf("%s not found on $PATH: mapping more than your own id needs it", m.prog),
 				hint: "install the uidmap package (newuidmap, newgidmap) and give your user ranges in /etc/subuid and /etc/subgid, or map only yourself (-r, --map-user)",
 			}
 		}
