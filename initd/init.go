@@ -56,6 +56,7 @@ type nsinit struct {
 
 // run is the boot order.
 func (n *nsinit) run() int {
+	defer n.recoverVM()
 	// 1. Survive and queue every signal; pass no inherited fd on.
 	sigs := catchSignals()
 	markStrayFDs()
@@ -96,6 +97,18 @@ func (n *nsinit) run() int {
 	return n.end(code)
 }
 
+// recoverVM powers a VM off when nsinit panics: a panic that returned
+// from /init would panic the kernel instead, and lose the message.
+func (n *nsinit) recoverVM() {
+	if !n.vm {
+		return
+	}
+	if r := recover(); r != nil {
+		fmt.Fprintf(n.log, "nsinit: panic: %v\n", r)
+		n.powerOff()
+	}
+}
+
 func (n *nsinit) logf(level int, format string, a ...any) {
 	if n.cfg.Verbosity >= level {
 		fmt.Fprintf(n.log, "nsinit: "+format+"\n", a...)
@@ -110,8 +123,7 @@ const (
 )
 
 // catchSignals asks for every catchable signal but SIGCHLD (the reaper's)
-// and SIGURG.
-// A Go program that does not handle SIGTERM, SIGINT, SIGHUP or SIGQUIT
+// and those named below. A Go program that does not handle SIGTERM, SIGINT, SIGHUP or SIGQUIT
 // exits on them even as PID 1, and one that does not handle SIGSEGV, SIGBUS,
 // SIGFPE, SIGILL, SIGTRAP, SIGABRT or SIGSYS sent by kill(2) crashes: so all
 // are caught, and the channel holds what arrives before the child exists.
