@@ -441,7 +441,7 @@ func (e *BootError) Error() string { return e.Err.Error() }
 func (e *BootError) Unwrap() error { return e.Err }
 
 // escapeFilter drops terminal escape sequences (ESC c, ESC [ ... final) from
-// what it passes on; a sequence may span writes.
+// what it passes on; a sequence may span writes. ESC c becomes a newline.
 type escapeFilter struct {
 	w     io.Writer
 	state int // 0 text, 1 after ESC, 2 in a CSI sequence
@@ -459,8 +459,14 @@ func (f *escapeFilter) Write(b []byte) (int, error) {
 			out = append(out, c)
 		case 1:
 			f.state = 0
-			if c == '[' {
+			switch c {
+			case '[':
 				f.state = 2
+			case 'c':
+				// A terminal reset (the firmware's, before the kernel's
+				// output) starts a new screen: a new line here, so that
+				// what follows starts a line.
+				out = append(out, '\n')
 			}
 		case 2:
 			if c >= 0x40 && c <= 0x7e {

@@ -191,3 +191,23 @@ func (w testWriter) Write(b []byte) (int, error) {
 		*w.buf = (*w.buf)[i+1:]
 	}
 }
+
+func TestParseLog(t *testing.T) {
+	raw := "\x1bc\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version 1.16.2)\r\nBooting from ROM...\x1bc\x1b[?7l\x1b[2Jnsinit: /bin/nsh -c exit 3 exited with status 3\r\n[    2.1] reboot: Power down\r\n"
+	var b bytes.Buffer
+	f := &escapeFilter{w: &b}
+	for i := range len(raw) { // a byte at a time: sequences span writes
+		f.Write([]byte{raw[i]})
+	}
+	r := parseLog(b.String())
+	if r.Status != 3 || r.Cmd != "/bin/nsh -c exit 3" || !r.PoweredOff || r.Panicked || r.Err() != nil {
+		t.Errorf("parsed %+v, Err %v", r, r.Err())
+	}
+	if strings.Contains(r.Log, "\x1b") {
+		t.Errorf("escape left in %q", r.Log)
+	}
+	r = parseLog("Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n")
+	if !r.Panicked || r.Err() == nil || r.Status != -1 {
+		t.Errorf("panic: %+v", r)
+	}
+}
