@@ -24,7 +24,8 @@ a symbolic link in an image cannot send the mount out of it.
 With -b or -a, DST becomes a Plan 9 union directory: it shows SRC before
 (-b) or after (-a) what it showed, names found first winning. More binds
 onto the same DST extend the union; "unmount SRC DST" takes one member
-out, "unmount DST" the union. With -c, writes and new files go to SRC.
+out, "unmount DST" the union. With -c, writes and new files go to SRC
+(without -b or -a, -c changes nothing: a bind is as writable as SRC).
 Unions are overlayfs mounts; docs/bind.md says where they differ from
 Plan 9's.
 
