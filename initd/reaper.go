@@ -29,6 +29,22 @@ import (
 // goroutine holds the write lock around its wait4 calls, so a child that
 // exits at once is only reaped after its Proc is known. Several goroutines
 // may Start at once; the reaper waits for them.
+//
+// Only ends are reported (wait4 without WUNTRACED): a stopped child is not.
+// The shell uses it so:
+//
+//	r := initd.NewReaper()
+//	p, err := r.Start(cmd) // instead of cmd.Start
+//	if err != nil {
+//		return initd.StartErrorCode(err)
+//	}
+//	select {
+//	case <-p.Done():
+//	case <-ctx.Done():
+//		p.Signal(unix.SIGKILL)
+//	}
+//	e, _ := p.Wait()
+//	return e.Code() // 128+N when killed by signal N
 type Reaper struct {
 	// reapMu is held for reading across fork+register (Start) and signal
 	// delivery (Proc.Signal), and for writing around wait4: a registered
@@ -183,7 +199,10 @@ func (r *Reaper) WaitChildless(timeout time.Duration) bool {
 // Reaper. Path, Args, Env, Dir, ExtraFiles and SysProcAttr are used as
 // exec.Cmd uses them; Stdin, Stdout and Stderr may be *os.File (passed as
 // they are) or any io.Reader/io.Writer (copied through a pipe by a
-// goroutine, as exec.Cmd does). Never call cmd.Wait: use the Proc.
+// goroutine, as exec.Cmd does). Never call cmd.Wait: use the Proc. A Stdin
+// that is not an *os.File is copied until it ends or the process stops
+// reading; Proc.Wait does not wait for that copy (a reader that never
+// returns would hold it for ever).
 //
 // Commands made by exec.CommandContext are refused (exec.Cmd would watch
 // the context from a goroutine that only Wait ends); use Proc.Signal.
