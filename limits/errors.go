@@ -74,7 +74,7 @@ func writeHint(file string, err error) string {
 		return "cgroup v2 forbids enabling controllers for the children of a cgroup that holds processes (the no-internal-process rule); run nsh in an empty, delegated cgroup"
 	case errors.Is(err, unix.EINVAL) && (file == "memory.limit_in_bytes" || file == "memory.memsw.limit_in_bytes"):
 		return "cgroup v1 needs memory.limit_in_bytes <= memory.memsw.limit_in_bytes"
-	case errors.Is(err, unix.EINVAL) && (file == "cpuset.cpus" || file == "cpuset.mems"):
+	case (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE)) && (file == "cpuset.cpus" || file == "cpuset.mems"):
 		return "the list must be a subset of the parent cgroup's " + file
 	case errors.Is(err, unix.EINVAL) && (file == "cpu.cfs_quota_us" || file == "cpu.max"):
 		return "the quota may not exceed a parent cgroup's, nor be below 1000us"

@@ -23,9 +23,13 @@ type Write struct {
 	Value string
 }
 
-// String prints the write as "v1:memory memory.limit_in_bytes=33554432".
+// String prints the write as "v1:memory memory.limit_in_bytes=33554432"
+// (the v1 hierarchy by its controllers) or "v2 memory.max=33554432".
 func (w Write) String() string {
-	return fmt.Sprintf("v%d:%s %s=%s", w.Hier.Version, strings.Join(w.Hier.Controllers, ","), w.File, w.Value)
+	if w.Hier.Version == 2 {
+		return fmt.Sprintf("v2 %s=%s", w.File, w.Value)
+	}
+	return fmt.Sprintf("v1:%s %s=%s", strings.Join(w.Hier.Controllers, ","), w.File, w.Value)
 }
 
 // Plan is what a limit line does: the cgroup files to write, in order, the
@@ -57,7 +61,7 @@ func (h *Host) Plan(settings []Setting, cur Current) (*Plan, error) {
 		cur = func(*Hierarchy, string) (string, bool) { return "", false }
 	}
 	p := &Plan{Enable: map[*Hierarchy][]string{}}
-	var mem []Setting // memory, memory.high and swap are translated together
+	var mem []Setting
 	for i := range settings {
 		s := settings[i]
 		switch s.Kind {
@@ -78,27 +82,23 @@ func (h *Host) Plan(settings []Setting, cur Current) (*Plan, error) {
 			p.Enable[hv] = append(p.Enable[hv], s.Controller)
 		}
 		if s.Controller == "memory" {
-			mem = append(mem, s)
+			// memory, memory.high and swap are translated together,
+			// where the first of them is.
+			if mem == nil {
+				for _, m := range settings {
+					if m.Kind == Cgroup && m.Controller == "memory" {
+						mem = append(mem, m)
+					}
+				}
+				ws, err := translateMemory(mem, hv, cur)
+				if err != nil {
+					return nil, err
+				}
+				p.Writes = append(p.Writes, ws...)
+			}
 			continue
 		}
 		ws, err := h.translate(s, hv)
-		if err != nil {
-			return nil, err
-		}
-		p.Writes = append(p.Writes, ws...)
-	}
-	if len(mem) > 0 {
-		hv := h.serving("memory")
-		var ws []Write
-		var err error
-		if hv.Version == 2 {
-			for _, s := range mem {
-				file := map[string]string{"memory": "memory.max", "memory.high": "memory.high", "swap": "memory.swap.max"}[s.Key]
-				ws = append(ws, Write{s.Key, hv, file, v2Size(s.N)})
-			}
-		} else {
-			ws, err = translateV1Memory(mem, hv, cur)
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +108,19 @@ func (h *Host) Plan(settings []Setting, cur Current) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// translateMemory translates the memory controller's keys.
+func translateMemory(mem []Setting, hv *Hierarchy, cur Current) ([]Write, error) {
+	if hv.Version == 1 {
+		return translateV1Memory(mem, hv, cur)
+	}
+	var ws []Write
+	for _, s := range mem {
+		file := map[string]string{"memory": "memory.max", "memory.high": "memory.high", "swap": "memory.swap.max"}[s.Key]
+		ws = append(ws, Write{s.Key, hv, file, v2Size(s.N)})
+	}
+	return ws, nil
 }
 
 func v2Size(n uint64) string {
