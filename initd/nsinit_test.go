@@ -491,3 +491,41 @@ func TestVMMode(t *testing.T) {
 		}
 	}
 }
+
+// TestHostMountsUntouched: nsinit as PID 1 of a new pid namespace that
+// shares the host's mount namespace (unshare -p without -m) sees the host's
+// /proc and must mount nothing (TestMain checks the host's mount table).
+func TestHostMountsUntouched(t *testing.T) {
+	r := runNsinit(t, runOpts{attr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL}}, "-v", "--", "true")
+	if r.code != 0 || !strings.Contains(r.stderr, "this is the host's mount namespace") {
+		t.Errorf("status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "mount -t") {
+		t.Errorf("mounted in the host's namespace:\n%s", r.stderr)
+	}
+}
+
+// TestNoPropagation: when nsinit mounts a fresh /proc in a mount namespace
+// whose root is shared with the one it was copied from, it makes its
+// namespace private first, so the mount does not appear outside.
+func TestNoPropagation(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare(1)")
+	}
+	const script = `b=$(grep -c . /proc/self/mountinfo)
+unshare -pmf --propagation unchanged "$0" -vv -- true
+echo "$b $(grep -c . /proc/self/mountinfo)"`
+	cmd := exec.Command("unshare", "-m", "--propagation", "shared", "sh", "-c", script, os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=main")
+	cmd.WaitDelay = 30 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 2 || f[0] != f[1] {
+		t.Errorf("mount count before and after nsinit: %q (%v); stderr:\n%s", out, err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "mount --make-rprivate /") || !strings.Contains(stderr.String(), "mount -t proc") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
