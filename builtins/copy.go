@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -316,8 +317,30 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 	// pw stays open until the copy ends: its end of file tells the copy
 	// that the original is gone (plan.Pdeathsig).
 
-	stop := forwardSignals(proc, c.Shell.Interactive)
+	// A copy in a session of its own (rfork s) gets no signal from the
+	// terminal: the original forwards those too.
+	stop := forwardSignals(proc, c.Shell.Interactive && !attr.Setsid)
+	waited := make(chan struct{})
+	if !c.Shell.Interactive {
+		// Cancelled from outside (a caller's timeout): ask, then insist,
+		// as for any command. In an interactive session the context is
+		// the line's, which Ctrl-C cancels: the nested session handles
+		// Ctrl-C itself.
+		go func() {
+			select {
+			case <-waited:
+			case <-c.Ctx.Done():
+				proc.Signal(unix.SIGTERM)
+				select {
+				case <-waited:
+				case <-time.After(killDelay):
+					proc.Signal(unix.SIGKILL)
+				}
+			}
+		}()
+	}
 	ws, err := proc.Wait()
+	close(waited)
 	stop()
 	if err != nil {
 		return 0, dirty, fmt.Errorf("wait for the copy: %w", err)

@@ -234,7 +234,7 @@ func TestUnshareContinuationRule(t *testing.T) {
 		{"unshare -m || true", "in an && or || list"},
 		{"if true; then unshare -m; fi", "inside an if"},
 		{"echo $(unshare -m)", "in a command substitution"},
-		{"unshare -m &", "in the background"},
+		{"unshare -m & wait", "in the background"},
 		{"rfork n | cat", "in a pipeline"},
 		{"f() { enter -t $$; }; f", "inside a function"},
 	} {
