@@ -108,7 +108,8 @@ func (b Bind) String() string {
 
 // Apply makes the bind mount. A source below '#/' is cloned from the
 // root device's descriptor (open_tree, move_mount): the old root is
-// mounted nowhere in the namespace.
+// mounted nowhere in the namespace. So is an absolute source that is
+// missing from the current root when there is a root device (rfork N).
 func (b Bind) Apply(s *Sys) error {
 	dirfd, rel, dev, err := s.RootDevice(b.Src)
 	if err != nil {
@@ -119,6 +120,16 @@ func (b Bind) Apply(s *Sys) error {
 		kind, err = s.StatAt(dirfd, rel)
 	} else {
 		kind, err = s.Stat(b.Src)
+		if errors.Is(err, unix.ENOENT) && path.IsAbs(b.Src) {
+			// After rfork N the new root is empty: a path missing from
+			// it is looked up in the root it was cloned from, so that
+			// ns's output (and '#c') work there.
+			if fd, r, ok, rerr := s.RootDevice("#" + b.Src); ok && rerr == nil {
+				if k, serr := s.StatAt(fd, r); serr == nil {
+					dirfd, rel, dev, kind, err = fd, r, true, k, nil
+				}
+			}
+		}
 	}
 	if err != nil {
 		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: unwrapPath(err)}

@@ -70,7 +70,8 @@ func Host() *Sys {
 		},
 		OpenTree: unix.OpenTree,
 		MoveMount: func(fd int, dst string) error {
-			return unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
+			// dst may be /proc/self/fd/N: follow it (MOVE_MOUNT_T_SYMLINKS).
+			return unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_SYMLINKS)
 		},
 		StatAt: func(dirfd int, path string) (Kind, error) {
 			var st unix.Stat_t

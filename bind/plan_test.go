@@ -12,12 +12,13 @@ import (
 // recorder is a Sys that records the calls instead of making them, to
 // check plans without privileges.
 type recorder struct {
-	calls  []string
-	table  []MountInfo
-	kinds  map[string]Kind // what Stat says; missing paths fail with ENOENT
-	host   bool            // HostNamespace's answer
-	failOn string          // a call prefix that fails with EPERM
-	noAttr bool            // mount_setattr fails with ENOSYS (before 5.12)
+	calls   []string
+	table   []MountInfo
+	kinds   map[string]Kind // what Stat says; missing paths fail with ENOENT
+	host    bool            // HostNamespace's answer
+	failOn  string          // a call prefix that fails with EPERM
+	noAttr  bool            // mount_setattr fails with ENOSYS (before 5.12)
+	rootDev bool            // '#/' exists (rfork N)
 }
 
 func (r *recorder) log(format string, args ...any) error {
@@ -73,6 +74,9 @@ func (r *recorder) sys() *Sys {
 		HostNamespace: func() (bool, error) { return r.host, nil },
 		RootDevice: func(p string) (int, string, bool, error) {
 			if strings.HasPrefix(p, "#/") {
+				if !r.rootDev {
+					return -1, "", true, errors.New("no root device")
+				}
 				return 7, strings.TrimPrefix(p, "#/"), true, nil
 			}
 			return -1, "", false, nil
@@ -114,12 +118,19 @@ func TestBindPlan(t *testing.T) {
 	}
 	checkCalls(t, r, `resolve "/srv/r/etc/hosts" file`, `mount "/etc/hosts" "/srv/r/etc/hosts" "" MS_BIND|MS_REC ""`)
 
-	r = &recorder{}
+	r = &recorder{rootDev: true}
 	op = Bind{Src: "#/usr", Dst: "/usr"}
 	if err := op.Apply(r.sys()); err != nil {
 		t.Fatal(err)
 	}
 	checkCalls(t, r, `resolve "/usr" directory`, `open_tree 7 "usr"`, `move_mount 8 "/usr"`)
+
+	// After rfork N, a source missing from the new root comes from '#/'.
+	r = &recorder{rootDev: true}
+	if err := (Bind{Src: "/dev/null", Dst: "/dev/null"}).Apply(r.sys()); err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, r, `resolve "/dev/null" directory`, `open_tree 7 "dev/null"`, `move_mount 8 "/dev/null"`)
 }
 
 func TestBindError(t *testing.T) {

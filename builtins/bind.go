@@ -1,7 +1,6 @@
 package builtins
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,7 +33,9 @@ empty tmpfs, '#|' mqueue, '#c' a minimal /dev (null zero full random
 urandom tty bound from the host, fd stdin stdout stderr links, its own
 pts and ptmx, shm, and console when standard input is a terminal), and
 '#/' or '#/PATH', the root this namespace was cloned from (rfork N).
-Quote them: # starts a comment.
+Quote them: # starts a comment. In a namespace made by "rfork N", a SRC
+missing from the new root is looked up in '#/', so that the output of ns
+replays there.
 
 Mounts belong to the mount namespace: they change what this shell and
 every process in the namespace see. Exit status 0, 1 on failure, 2 on a
@@ -64,13 +65,13 @@ func runBind(c *Call) int {
 	if !isDev && !strings.HasPrefix(src, "#/") {
 		src = absPath(c, src)
 	}
-	if c.Opts.GetBool("try") && !isDev {
-		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
-			return 0
-		}
+	if c.Opts.GetBool("try") && !isDev && !exists(src) {
+		return 0
 	}
 	var op bind.Op
 	switch {
+	case strings.HasPrefix(src, "#/") && (before || after):
+		return c.Failf("%s: a union member must be a path in this namespace (overlayfs takes paths): bind it on a directory first", src)
 	case isDev && (before || after):
 		return c.Usagef("%s: a union member is a directory: bind the device on one first, then bind -%s that directory", src, map[bool]string{true: "b", false: "a"}[before])
 	case isDev:
@@ -120,4 +121,23 @@ func mountSys() *bind.Sys {
 	s := bind.Host()
 	s.RootDevice = RootDevice
 	return s
+}
+
+// exists reports whether a bind source exists: a path, or a path below
+// '#/'; after rfork N, a path missing from the new root is looked up in
+// '#/' (as bind.Bind does).
+func exists(src string) bool {
+	if !strings.HasPrefix(src, "#/") {
+		if _, err := os.Lstat(src); err == nil {
+			return true
+		}
+		src = "#" + src
+	}
+	s := mountSys()
+	fd, rel, ok, err := s.RootDevice(src)
+	if !ok || err != nil {
+		return false
+	}
+	_, err = s.StatAt(fd, rel)
+	return err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,11 +44,18 @@ func mountTable(t *testing.T) string {
 // table is untouched.
 func inMountNS(t *testing.T, flags uintptr, script string, extra ...*os.File) (stdout, stderr string, status int) {
 	t.Helper()
+	return inMountNSWith(t, func(ctx context.Context, script string) *exec.Cmd { return shellCmd(ctx, script) }, flags, script, extra...)
+}
+
+// inMountNSWith is inMountNS with another way to start the shell: the
+// built nsh, for scripts that re-execute it (unshare, rfork).
+func inMountNSWith(t *testing.T, start func(context.Context, string) *exec.Cmd, flags uintptr, script string, extra ...*os.File) (stdout, stderr string, status int) {
+	t.Helper()
 	needMountRoot(t)
 	before := mountTable(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := shellCmd(ctx, "mount --make-rprivate /\n"+script)
+	cmd := start(ctx, "mount --make-rprivate /\n"+script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | flags}
 	cmd.ExtraFiles = extra
 	var out, errb bytes.Buffer
@@ -348,4 +356,42 @@ chroot /; echo chroot-again $?
 		t.Errorf("%d chroot warnings, want 1:\n%s", n, errs)
 	}
 	_ = st
+}
+
+// TestNsRoundTripRfork replays the output of ns in a namespace made by
+// rfork N, whose root is empty: sources missing there come from '#/'.
+func TestNsRoundTripRfork(t *testing.T) {
+	if Lookup("rfork") == nil {
+		t.Skip("no rfork builtin")
+	}
+	d := t.TempDir()
+	mkTree(t, d, map[string]string{"src/f": "", "dev/": "", "t/": ""})
+	// table prints the mounts below $D with builtins only: after rfork N
+	// there are no programs.
+	const table = `while read -r id parent dev root point opts rest; do case $point in "$D"*) echo "$point ${opts%%,*} ${rest#*- }";; esac; done </proc/self/mountinfo`
+	before, errs, st := inMountNS(t, 0, `D=`+d+`
+mount -t tmpfs -o size=1m,mode=700 tmpfs $D/t
+bind -r $D/src $D/dst
+bind '#c' $D/dev
+ns | grep "$D" >$D/script
+`+table+`
+`)
+	if st != 0 {
+		t.Fatalf("status %d: %s", st, errs)
+	}
+	script, _ := os.ReadFile(filepath.Join(d, "script"))
+	nshCmd := func(ctx context.Context, script string) *exec.Cmd {
+		return exec.CommandContext(ctx, nshBinary(t), "-c", script)
+	}
+	after, errs, st := inMountNSWith(t, nshCmd, 0, `D=`+d+`
+S=$(cat $D/script)
+rfork N
+mount -t proc proc /proc
+eval "$S"
+`+table+`
+`)
+	// The tmpfs sources and devpts instances differ in name only.
+	if st != 0 || before != after || before == "" {
+		t.Errorf("status %d, stderr %s\nscript:\n%s\nbefore:\n%s\nafter:\n%s", st, errs, script, before, after)
+	}
 }
