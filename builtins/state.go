@@ -24,8 +24,8 @@ type shellState struct {
 	Vars map[string]expand.Variable
 	// Funcs are the function bodies, printed.
 	Funcs map[string]string
-	// Prelude replays what has no other way in: aliases, the options,
-	// and IFS (which a Runner's reset overwrites).
+	// Prelude replays what has no other way in: aliases, the set and
+	// shopt options, and IFS (which a Runner's reset overwrites).
 	Prelude string
 	Dir     string
 	Params  []string
@@ -81,14 +81,14 @@ func snapshot(c *Call, rest []*syntax.Stmt) (*shellState, error) {
 	}
 	st.Rest = b.String()
 
-	// Options and aliases, as the interpreter prints them, from a copy of
-	// the runner with its own output.
+	// Options and aliases, as the interpreter prints them (`set +o`,
+	// `shopt`, `alias`), from a copy of the runner with its own output.
 	var prelude bytes.Buffer
 	sub := c.Shell.Runner.Subshell()
 	if err := interp.StdIO(nil, &prelude, io.Discard)(sub); err != nil {
 		return nil, err
 	}
-	prog, err := syntax.NewParser().Parse(strings.NewReader("alias\nset +o\n"), "")
+	prog, err := syntax.NewParser().Parse(strings.NewReader("alias\nset +o\nshopt\n"), "")
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +100,18 @@ func snapshot(c *Call, rest []*syntax.Stmt) (*shellState, error) {
 	var out []string
 	trace := false
 	for _, l := range lines {
-		switch l {
-		case "":
-		case "set -o xtrace":
+		name, state, isShopt := strings.Cut(l, "\t")
+		switch {
+		case l == "":
+		case l == "set -o xtrace":
 			trace = true
+		case isShopt && state == "on":
+			out = append(out, "shopt -s "+name)
+		case isShopt && state == "off":
+			out = append(out, "shopt -u "+name)
+		case isShopt:
+			// An option the interpreter lists but does not support
+			// changing: it is as the copy's interpreter has it.
 		default:
 			out = append(out, l)
 		}

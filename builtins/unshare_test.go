@@ -165,6 +165,7 @@ func TestUnshareState(t *testing.T) {
 		{"cwd", "cd /tmp", "pwd; echo $PWD"},
 		{"umask", "umask 027", "umask; sh -c umask"},
 		{"aliases", "alias ll='ls -l' la='ls -a'", "alias ll la"},
+		{"shopt", "shopt -s nullglob globstar", "echo /nonexistent*; shopt globstar nullglob dotglob"},
 		{"ifs", "IFS=:", `x=a:b; set -- $x; echo $#`},
 		{"status", "", "exit 3"},
 	}
