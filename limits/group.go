@@ -60,23 +60,6 @@ func newGroup(h *Host, name string) *Group {
 		procs: map[*Hierarchy]string{}, parents: map[*Hierarchy]string{}}
 }
 
-// hierarchies returns the hierarchies the group has a directory in, v1
-// first, in the host's order.
-func (g *Group) hierarchies() []*Hierarchy {
-	var out []*Hierarchy
-	for _, hv := range g.host.V1 {
-		if _, ok := g.dirs[hv]; ok {
-			out = append(out, hv)
-		}
-	}
-	if hv := g.host.V2; hv != nil {
-		if _, ok := g.dirs[hv]; ok {
-			out = append(out, hv)
-		}
-	}
-	return out
-}
-
 // makeDir makes the group's directory in hv under parent, with the
 // intermediate directories a NAME with slashes needs, and on v2 with the
 // leaf "run" for the processes when leaf is set. Each directory made is
@@ -182,16 +165,6 @@ func (g *Group) enable(j *journal, hv *Hierarchy, controllers []string, into boo
 			})
 		}
 	}
-	return nil
-}
-
-// move writes pid into the group's cgroup.procs in hv (the whole process,
-// every thread), and records moving it back to from.
-func (g *Group) move(j *journal, hv *Hierarchy, pid int, from string) error {
-	if err := g.host.movePid(g.procs[hv], pid); err != nil {
-		return err
-	}
-	j.add(func() error { return g.host.movePid(from, pid) })
 	return nil
 }
 

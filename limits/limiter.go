@@ -395,8 +395,14 @@ func (l *Limiter) commandGroup(settings []Setting, name string) (g *Group, plan 
 		hs = append(hs, v2)
 	}
 	for _, hv := range hs {
+		made := len(g.created)
 		if err := g.makeDir(j, hv, l.limitDir(hv), false); err != nil {
 			return nil, nil, err
+		}
+		if len(g.created) == made {
+			// -g NAME of a cgroup that exists: joined, and neither
+			// emptied nor removed when the command ends.
+			g.Owned = false
 		}
 	}
 	if useV2 {
@@ -589,7 +595,7 @@ func (l *Limiter) Remove(g *Group) error {
 
 func (l *Limiter) remove(g *Group) error {
 	var errs []error
-	if len(g.pids()) > 0 {
+	if g.Owned && len(g.pids()) > 0 {
 		errs = append(errs, g.Kill())
 	}
 	errs = append(errs, g.remove())
