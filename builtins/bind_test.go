@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/nsh-project/nsh/bind"
 	"github.com/nsh-project/nsh/internal/bbroot"
 )
@@ -393,5 +394,32 @@ eval "$S"
 	// The tmpfs sources and devpts instances differ in name only.
 	if st != 0 || before != after || before == "" {
 		t.Errorf("status %d, stderr %s\nscript:\n%s\nbefore:\n%s\nafter:\n%s", st, errs, script, before, after)
+	}
+}
+
+// TestDevConsole: '#c' binds the terminal on standard input as console.
+func TestDevConsole(t *testing.T) {
+	needMountRoot(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	d := t.TempDir()
+	before := mountTable(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := shellCmd(ctx, "mount --make-rprivate /\nbind '#c' "+d+"/dev\n[ -c "+d+"/dev/console ] && echo console >"+d+"/out")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := os.ReadFile(filepath.Join(d, "out")); string(out) != "console\n" {
+		t.Errorf("no console in '#c' with a terminal on stdin")
+	}
+	if mountTable(t) != before {
+		t.Error("the host's mount table changed")
 	}
 }
