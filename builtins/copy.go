@@ -162,7 +162,7 @@ func makeSealedExe() (*os.File, error) {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	mem := os.NewFile(uintptr(fd), "memfd:nsh")
-	if _, err := io.Copy(mem, self); err != nil {
+	if err := copyExe(mem, self); err != nil {
 		mem.Close()
 		return nil, fmt.Errorf("copy /proc/self/exe to a memfd: %w", err)
 	}
@@ -171,6 +171,28 @@ func makeSealedExe() (*os.File, error) {
 		return nil, fmt.Errorf("seal the memfd copy of nsh: %w", err)
 	}
 	return mem, nil
+}
+
+// copyExe copies the binary in the kernel with sendfile(2) (copy_file_range
+// refuses to cross into the memfd's filesystem, and io.Copy would then go
+// through a small buffer), falling back to a large buffer.
+func copyExe(dst, src *os.File) error {
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	for left := fi.Size(); left > 0; {
+		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, int(min(left, 1<<30)))
+		if err != nil || n == 0 {
+			if left == fi.Size() {
+				_, err = io.CopyBuffer(dst, src, make([]byte, 1<<20))
+				return err
+			}
+			return fmt.Errorf("sendfile: %w", err)
+		}
+		left -= int64(n)
+	}
+	return nil
 }
 
 // copyProc is a started copy: through the reaper when this process is
