@@ -3,6 +3,7 @@ package builtins
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -336,5 +337,17 @@ func TestUlimit(t *testing.T) {
 	want := "64\n64\n32\n64\n32\n0\nopen files                          (-n) 32\n16\nst=2\nst=1\n"
 	if out != want || status != 0 {
 		t.Errorf("status %d, stdout %q, want %q; stderr %q", status, out, want, stderr)
+	}
+}
+
+func TestLimitJSON(t *testing.T) {
+	needCgroups(t)
+	out, stderr, status := limitScript(t, `limit pids=64 nofile=256; limit -j`)
+	var v struct{ Limits, Usage map[string]string }
+	if err := json.Unmarshal([]byte(out), &v); err != nil || status != 0 {
+		t.Fatalf("status %d, %v: stdout %q, stderr %q", status, err, out, stderr)
+	}
+	if v.Limits["pids"] != "64" || v.Limits["nofile"] != "256" || v.Usage["pids.current"] == "" {
+		t.Errorf("limit -j: %+v", v)
 	}
 }
