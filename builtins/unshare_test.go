@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -446,9 +447,8 @@ func TestUnshareSignals(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			buf := make([]byte, 6)
-			if _, err := out.Read(buf); err != nil || string(buf) != "ready\n" {
-				t.Fatalf("read %q, %v", buf, err)
+			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+				t.Fatalf("read %q, %v", line, err)
 			}
 			cmd.Process.Signal(unix.SIGTERM)
 			done := make(chan error)
@@ -476,12 +476,11 @@ func TestUnshareKillOriginal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
-	n, err := out.Read(buf)
+	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
 	}
-	pidns := strings.TrimSpace(string(buf[:n]))
+	pidns := strings.TrimSpace(line)
 	cmd.Process.Kill()
 	cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)
