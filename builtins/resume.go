@@ -43,6 +43,9 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 		return nil, 0, false
 	}
 	os.Unsetenv(copyEnv)
+	// A copy made by enter starts in the original's /proc/PID/fd (see
+	// copySpec.viaFdDir): leave it before anything else.
+	unix.Chdir("/")
 	// Executed through /proc/self/fd/N, the copy would be called "N" in
 	// ps and /proc/PID/comm.
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("nsh\x00")[0])), 0, 0, 0)
@@ -66,6 +69,12 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 	}
 	if plan.Name == "" {
 		plan.Name = "nsh"
+	}
+	if plan.Name == "enter" {
+		// A copy that joined an environment is not open to ptrace (and
+		// to /proc/PID/fd, cwd, root) from the processes already there,
+		// as runc's nsexec does.
+		unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	}
 	if plan.Reexec {
 		err := reexec(&plan)
