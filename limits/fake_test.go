@@ -579,3 +579,42 @@ func TestSweep(t *testing.T) {
 	}
 	l.Cleanup()
 }
+
+// TestNestedV2: an nsh started by an nsh is in the "run" leaf of the
+// other's group; its own group goes beside that leaf, which must stay a
+// leaf for the other shell's commands, and it moves back there at the end.
+func TestNestedV2(t *testing.T) {
+	f := newFakeTree(t, "v2")
+	user := filepath.Join(f.root, "sys/fs/cgroup/user/1")
+	f.write(user, "cgroup.subtree_control", "memory pids") // the other shell's
+	for _, d := range []string{"box", "box.shell", "box/run"} {
+		f.mkdir(filepath.Join(user, d))
+	}
+	f.write(filepath.Join(f.root, "proc/self"), "cgroup", "0::/user/1/box/run\n")
+	h, err := DetectAt(f.root, fakePid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.dirs = f
+	f.h = h
+	l := NewLimiter(h)
+	ss, _ := Parse([]string{"memory=16M"})
+	if err := l.Set(ss, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.read("sys/fs/cgroup/user/1/box/nsh-4242/memory.max"); got != "16777216" {
+		t.Errorf("nested group's memory.max = %q", got)
+	}
+	if got := f.read("sys/fs/cgroup/user/1/box/run/cgroup.subtree_control"); got != "" {
+		t.Errorf("the other shell's run leaf got controllers: %q", got)
+	}
+	if err := l.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.cgroups(); !slices.Equal(got, []string{"user", "user/1", "user/1/box", "user/1/box/run", "user/1/box.shell"}) {
+		t.Errorf("after Cleanup: %v", got)
+	}
+	if got := f.read("sys/fs/cgroup/user/1/box/run/cgroup.procs"); got != "4242" {
+		t.Errorf("not moved back to run: %q", got)
+	}
+}

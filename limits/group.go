@@ -356,11 +356,11 @@ func (g *Group) removeDirs() error {
 
 // disable takes back the controllers the group enabled in
 // cgroup.subtree_control, where no child cgroup is left that may use them.
-func (g *Group) disable() error {
+func (g *Group) disable(leaves ...string) error {
 	var errs []error
 	for i := len(g.enabled) - 1; i >= 0; i-- {
 		e := g.enabled[i]
-		if hasChildDirs(e.dir) {
+		if hasChildDirs(e.dir, leaves) {
 			continue
 		}
 		if err := writeFile(filepath.Join(e.dir, "cgroup.subtree_control"), "-"+e.controller); err != nil {
@@ -372,10 +372,12 @@ func (g *Group) disable() error {
 	return errors.Join(errs...)
 }
 
-func hasChildDirs(dir string) bool {
+// hasChildDirs reports whether dir has a child cgroup other than those in
+// except (the shell's leaves, which use no controller).
+func hasChildDirs(dir string, except []string) bool {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if e.IsDir() {
+		if e.IsDir() && !slices.Contains(except, filepath.Join(dir, e.Name())) {
 			return true
 		}
 	}

@@ -225,8 +225,8 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 // in, and moves the shell into NAME.shell beside it. On v2 this empties
 // the shell's cgroup, which may then enable controllers for the group.
 func (l *Limiter) join(j *journal, g *Group, hv *Hierarchy) error {
-	from := hv.Dir(hv.Path)
-	leaf, err := mkdirs(j, l.host, hv, from, g.Name+".shell", &l.leafMade)
+	from, parent := hv.Dir(hv.Path), groupParent(hv)
+	leaf, err := mkdirs(j, l.host, hv, parent, g.Name+".shell", &l.leafMade)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,19 @@ func (l *Limiter) join(j *journal, g *Group, hv *Hierarchy) error {
 		delete(l.from, hv)
 		return l.host.movePid(from, l.host.Pid)
 	})
-	return g.makeDir(j, hv, from, hv.Version == 2)
+	return g.makeDir(j, hv, parent, hv.Version == 2)
+}
+
+// groupParent is the cgroup the shell's group is made in, in hv: the
+// cgroup the shell is in; but when that is the "run" leaf of another
+// shell's group on v2 (an nsh run by an nsh), the group itself, so that
+// "run" stays a leaf the other shell can still start commands in.
+func groupParent(hv *Hierarchy) string {
+	dir := hv.Dir(hv.Path)
+	if hv.Version == 2 && filepath.Base(dir) == "run" && exists(filepath.Dir(dir)+".shell") {
+		return filepath.Dir(dir)
+	}
+	return dir
 }
 
 // freeName returns name, or the first of nsh-PID, nsh-PID.1, ... that no
@@ -256,7 +268,7 @@ func (l *Limiter) freeName(name string) string {
 		}
 		taken := false
 		for _, hv := range append(l.hierarchies(), l.host.V2) {
-			if hv != nil && (exists(hv.Dir(filepath.Join(hv.Path, n))) || exists(hv.Dir(filepath.Join(hv.Path, n+".shell")))) {
+			if hv != nil && (exists(filepath.Join(groupParent(hv), n)) || exists(filepath.Join(groupParent(hv), n+".shell"))) {
 				taken = true
 			}
 		}
@@ -710,6 +722,11 @@ func (l *Limiter) Cleanup() error {
 			removed = true
 		}
 	}
+	if removed {
+		// Before the shell moves back: on v2 its old cgroup takes no
+		// process while controllers are enabled for its children.
+		errs = append(errs, g.disable(l.leafMade...))
+	}
 	if len(l.leafMade) > 0 {
 		for _, from := range l.from {
 			if err := l.host.movePid(from, l.host.Pid); err != nil {
@@ -725,7 +742,6 @@ func (l *Limiter) Cleanup() error {
 		}
 	}
 	if removed {
-		errs = append(errs, g.disable())
 		l.self = nil
 		clear(l.leaf)
 		clear(l.from)
@@ -785,7 +801,7 @@ func (l *Limiter) sweep() {
 		if hv == nil {
 			continue
 		}
-		parent := hv.Dir(hv.Path)
+		parent := groupParent(hv)
 		ents, _ := os.ReadDir(parent)
 		for _, e := range ents {
 			name, ok := strings.CutSuffix(e.Name(), ".shell")
