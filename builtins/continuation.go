@@ -28,7 +28,7 @@ func continuation(c *Call) ([]*syntax.Stmt, error) {
 			continue
 		}
 		call, ok := st.Cmd.(*syntax.CallExpr)
-		if ok && samePos(call.Pos(), pos) {
+		if ok && samePos(call.Pos(), pos) && callsName(call, c.Name()) {
 			switch {
 			case st.Background:
 				return nil, c.whereError("in the background (&)")
@@ -43,7 +43,31 @@ func continuation(c *Call) ([]*syntax.Stmt, error) {
 	}
 	// Not within any top-level statement: the body of a function defined
 	// earlier (in another program, such as an earlier interactive line).
-	return nil, c.whereError("inside a function")
+	return nil, c.whereError("inside a function or a sourced file")
+}
+
+// callsName reports whether call is `name ...`, `builtin name ...` or
+// `command name ...`: a statement of a sourced file can have the same
+// position as one of the script.
+func callsName(call *syntax.CallExpr, name string) bool {
+	var words []string
+	for _, w := range call.Args {
+		lit := w.Lit()
+		if lit == "" {
+			break
+		}
+		words = append(words, lit)
+		if len(words) == 2 {
+			break
+		}
+	}
+	switch {
+	case len(words) > 0 && words[0] == name:
+		return true
+	case len(words) == 2 && (words[0] == "builtin" || words[0] == "command"):
+		return words[1] == name
+	}
+	return false
 }
 
 func (c *Call) whereError(where string) error {
@@ -71,7 +95,12 @@ func describe(cmd syntax.Command) string {
 			return "in a pipeline"
 		}
 		return "in an && or || list"
-	case *syntax.CallExpr, *syntax.DeclClause:
+	case *syntax.CallExpr:
+		if callsName(cmd, "source") || callsName(cmd, ".") {
+			return "in a sourced file"
+		}
+		return "in a command substitution"
+	case *syntax.DeclClause:
 		return "in a command substitution"
 	}
 	return "inside a compound command"

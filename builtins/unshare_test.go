@@ -225,6 +225,10 @@ exit 5`)
 
 func TestUnshareContinuationRule(t *testing.T) {
 	needRoot(t)
+	lib := filepath.Join(t.TempDir(), "lib.nsh")
+	if err := os.WriteFile(lib, []byte("unshare -m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct{ script, why string }{
 		{"f() { unshare -m; }; f", "inside a function (f)"},
 		{"f() {\nunshare -m\n}\nf", "inside a function (f)"},
@@ -239,6 +243,7 @@ func TestUnshareContinuationRule(t *testing.T) {
 		{"unshare -m & wait", "in the background"},
 		{"rfork n | cat", "in a pipeline"},
 		{"f() { enter -t $$; }; f", "inside a function"},
+		{"source " + lib, "in a sourced file"},
 	} {
 		r := nsh(t, 0, tt.script+"\necho after $?")
 		if !strings.Contains(r.stderr, tt.why) || !strings.Contains(r.stderr, "FLAGS -- CMD") {
