@@ -225,6 +225,7 @@ exit 5`)
 
 func TestUnshareContinuationRule(t *testing.T) {
 	needRoot(t)
+	hostUnchanged(t)
 	lib := filepath.Join(t.TempDir(), "lib.nsh")
 	if err := os.WriteFile(lib, []byte("unshare -m\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -476,7 +477,13 @@ func TestUnshareSignals(t *testing.T) {
 func TestUnshareKillOriginal(t *testing.T) {
 	needRoot(t)
 	hostUnchanged(t)
-	cmd := exec.Command(nshBinary(t), "-c", "unshare -mp --mount-proc\nsleep 30 & echo $(readlink /proc/self/ns/pid); sleep 31")
+	for _, flags := range []string{"-mp --mount-proc", "-mp --mount-proc --kill-child=TERM"} {
+		t.Run(flags, func(t *testing.T) { killOriginal(t, flags) })
+	}
+}
+
+func killOriginal(t *testing.T, flags string) {
+	cmd := exec.Command(nshBinary(t), "-c", "unshare "+flags+"\nsleep 30 & echo $(readlink /proc/self/ns/pid); sleep 31")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
