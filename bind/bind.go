@@ -111,6 +111,9 @@ func (b Bind) String() string {
 // mounted nowhere in the namespace. So is an absolute source that is
 // missing from the current root when there is a root device (rfork N).
 func (b Bind) Apply(s *Sys) error {
+	if err := guard(s, "bind", b.Src, b.Dst); err != nil {
+		return err
+	}
 	dirfd, rel, dev, err := s.RootDevice(b.Src)
 	if err != nil {
 		return &Error{Op: "bind", Src: b.Src, Dst: b.Dst, Err: err}
@@ -262,6 +265,9 @@ func (m Mount) String() string {
 // on. A bind or new filesystem mounted read-only with other flags gets
 // them the way util-linux does: mount, then remount the bind.
 func (m Mount) Apply(s *Sys) error {
+	if err := guard(s, "mount", m.Src, m.Dst); err != nil {
+		return err
+	}
 	rec := m.Flags&unix.MS_REC != 0
 	switch {
 	case m.Flags&PropagationFlags != 0 && m.Flags&^(PropagationFlags|unix.MS_REC) == 0,

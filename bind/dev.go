@@ -77,6 +77,9 @@ func (d Dev) Plan() (Plan, error) {
 // with a network namespace of its own, falls back to a read-only bind of
 // the host's /sys.
 func (d Dev) Apply(s *Sys) error {
+	if err := guard(s, "bind", d.Name, d.Dst); err != nil {
+		return err
+	}
 	p, err := d.Plan()
 	if err != nil {
 		return err

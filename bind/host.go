@@ -91,6 +91,11 @@ func Host() *Sys {
 // init) is not refused: there is no host to protect.
 func hostNamespace() (bool, error) {
 	self, err := nsIno("/proc/self/ns/mnt")
+	if errors.Is(err, unix.ENOENT) {
+		// No /proc: early boot, or a root nsh prepared (rfork N, after
+		// pivot). A running host always has its /proc.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

@@ -188,3 +188,25 @@ func finishRoot(s *Sys, newroot string) error {
 	}
 	return nil
 }
+
+// guard refuses a change to the mount table in the host's initial mount
+// namespace, where it would change what every process of the machine
+// sees (DESIGN: never change the host). An initramfs root (early boot) and
+// PID 1 of a machine are no host to protect. Unmounting is not guarded:
+// it releases what nsh itself left there (namespace files).
+func guard(s *Sys, op, src, dst string) error {
+	host, err := s.HostNamespace()
+	if err != nil {
+		return &Error{Op: op, Src: src, Dst: dst, Err: err, Why: "run \"unshare -m\" first"}
+	}
+	if !host {
+		return nil
+	}
+	if list, err := s.MountInfo(); err == nil {
+		if root := Top(list, "/"); root != nil && (root.FSType == "rootfs" || root.FSType == "ramfs") {
+			return nil
+		}
+	}
+	return &Error{Op: op, Src: src, Dst: dst, Err: ErrHostNamespace,
+		Why: "a mount here changes what every process of the machine sees: run \"unshare -m\" first, then mount"}
+}

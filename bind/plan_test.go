@@ -413,3 +413,29 @@ func TestReadOnlyFallback(t *testing.T) {
 		`mount "" "/r/usr" "" MS_RDONLY|MS_REMOUNT|MS_BIND|MS_RELATIME ""`,
 		`mount "" "/r/usr/x" "" MS_RDONLY|MS_NOSUID|MS_NODEV|MS_REMOUNT|MS_BIND ""`)
 }
+
+// TestGuard: in the host's initial mount namespace, every operation that
+// adds or changes a mount is refused before any call, with the hint; an
+// initramfs root is no host.
+func TestGuard(t *testing.T) {
+	dirs := map[string]Kind{"/a": Dir, "/u": Dir}
+	for _, op := range []Op{
+		Bind{Src: "/a", Dst: "/b"},
+		Union{Src: "/a", Dst: "/u", Before: true},
+		Dev{Name: "#c", Dst: "/dev"},
+		Mount{Src: "tmpfs", Dst: "/tmp", FSType: "tmpfs"},
+		Mount{Dst: "/", Flags: unix.MS_REMOUNT | unix.MS_RDONLY},
+	} {
+		r := &recorder{host: true, kinds: dirs, table: []MountInfo{{ID: 1, Point: "/", FSType: "ext4"}}}
+		err := op.Apply(r.sys())
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrHostNamespace) || !strings.Contains(e.Hint(), "unshare -m") {
+			t.Errorf("%s: %v", op, err)
+		}
+		checkCalls(t, r)
+	}
+	r := &recorder{host: true, kinds: dirs, table: []MountInfo{{ID: 1, Parent: 1, Point: "/", FSType: "rootfs"}}}
+	if err := (Bind{Src: "/a", Dst: "/b"}).Apply(r.sys()); err != nil {
+		t.Errorf("bind in an initramfs: %v", err)
+	}
+}

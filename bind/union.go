@@ -156,6 +156,9 @@ func WorkDir(upper string) string {
 
 // Apply adds SRC to the union at DST.
 func (u Union) Apply(s *Sys) error {
+	if err := guard(s, "union", u.Src, u.Dst); err != nil {
+		return err
+	}
 	src := path.Clean(u.Src)
 	// The union is named by where DST really is (a link in a root being
 	// built leads elsewhere in it): that is its mount point in the table

@@ -38,7 +38,8 @@ missing from the new root is looked up in '#/', so that the output of ns
 replays there.
 
 Mounts belong to the mount namespace: they change what this shell and
-every process in the namespace see. Exit status 0, 1 on failure, 2 on a
+every process in the namespace see. In the host's initial mount
+namespace bind is refused: run "unshare -m" first. Exit status 0, 1 on failure, 2 on a
 usage error.`,
 	Flags: func(fs *FlagSet) {
 		fs.Bool('b', "before", "union: SRC before what DST shows")

@@ -274,6 +274,12 @@ func TestPivotHostNamespace(t *testing.T) {
 		!strings.Contains(errs, "pivot: hint: ") || !strings.Contains(errs, "unshare -m") {
 		t.Errorf("status %d, stderr %q", st, errs)
 	}
+	// bind too; a missing SRC makes a broken check fail before mount(2).
+	_, errs, st = runScript(t, "bind /nonexistent-nsh-bind-test /nonexistent-nsh-bind-dst")
+	if st != 1 || !strings.Contains(errs, "bind: bind /nonexistent-nsh-bind-test on /nonexistent-nsh-bind-dst: refused in the host's mount namespace\n") ||
+		!strings.Contains(errs, "unshare -m") {
+		t.Errorf("bind in the host namespace: status %d, stderr %q", st, errs)
+	}
 	if mountTable(t) != before {
 		t.Error("the host's mount table changed")
 	}

@@ -33,7 +33,8 @@ propagation: whether later mounts are shared with other namespaces.
 A missing DST directory is created, inside the root that holds it (see
 bind). Without arguments, mount lists the mount table as util-linux
 does. Mounts act on the mount namespace: this shell and every process in
-it.`,
+it; in the host's initial mount namespace they are refused (run
+"unshare -m" first).`,
 	Flags: func(fs *FlagSet) {
 		fs.String('t', "types", "TYPE", "", "filesystem type")
 		fs.List('o', "options", "OPTS", "comma-separated option words (repeatable)")
