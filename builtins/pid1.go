@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -16,6 +17,22 @@ import (
 // included, as nsinit does. Nothing else in such a process may wait for
 // children, so commands are started and waited for through it.
 var pid1Reaper *initd.Reaper
+
+// BecomeInit makes a shell that is PID 1 of its pid namespace behave as
+// one: every process that ends there, orphans included, is reaped by the
+// reaper nsinit uses, and SIGTERM, SIGINT, SIGHUP and SIGQUIT end the shell
+// with 128+N (an interactive shell handles INT, TERM and QUIT itself and
+// ends on HUP only) instead of the Go runtime's exit status 2. It does
+// nothing in a process that is not PID 1. Copies made by `unshare -p` call
+// it; cmd/nsh may call it for an nsh started as PID 1 (a container's
+// entrypoint).
+func BecomeInit(interactive bool) {
+	if os.Getpid() != 1 || pid1Reaper != nil {
+		return
+	}
+	pid1Reaper = initd.NewReaper()
+	catchInitSignals(interactive)
+}
 
 // reapedProc is a copyProc started through pid1Reaper.
 type reapedProc struct{ p *initd.Proc }

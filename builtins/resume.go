@@ -87,15 +87,13 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 		}
 		return nil, 1, true
 	}
-	if os.Getpid() == 1 {
-		pid1Reaper = initd.NewReaper()
-	}
 	if plan.State == nil {
+		if os.Getpid() == 1 {
+			pid1Reaper = initd.NewReaper()
+		}
 		return nil, runPlanCommand(&plan, stdin, stdout, stderr), true
 	}
-	if os.Getpid() == 1 {
-		catchInitSignals(plan.State.Interactive)
-	}
+	BecomeInit(plan.State.Interactive)
 	sh, prog, err := restore(plan.State, stdin, stdout, stderr)
 	if err != nil {
 		return fail(plan.Name, "resuming the shell in the new namespaces: %v", err)
