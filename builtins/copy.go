@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nsh-project/nsh/initd"
 )
 
 // How `unshare`, `rfork` and `enter` work in a multithreaded Go process
@@ -334,6 +336,10 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 		return abort(err)
 	}
 	if err := json.NewEncoder(pw).Encode(&spec.plan); err != nil {
+		// The copy ended before it read its plan: say how.
+		if ws, werr := proc.Wait(); werr == nil {
+			return 0, dirty, fmt.Errorf("the copy of nsh ended before it was set up (%s)", initd.Describe(ws))
+		}
 		return abort(fmt.Errorf("send the plan to the copy: %w", err))
 	}
 	// pw stays open until the copy ends: its end of file tells the copy
