@@ -62,6 +62,8 @@ func resolve(dst string, create Kind) (Target, error) {
 // for the root that holds it and the rest of the path below that root.
 func findRoot(dst string) (int, string, error) {
 	links := 0
+	followed := "" // the last link of the host's followed
+	linkEnd := 0   // components of dst that its target makes
 restart:
 	comps := splitPath(dst)
 	rootFD, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -78,6 +80,13 @@ restart:
 	rootAt := 0 // components of dst that lead to the root
 	for i, c := range comps {
 		next, err := unix.Openat(cur, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) && followed != "" && !rootSet && i < linkEnd {
+			// Mount points are not created through a dangling link
+			// outside any mount point: in a plain directory it would
+			// send the mkdir anywhere.
+			closeAll()
+			return -1, "", fmt.Errorf("%s is a symbolic link to a missing place (%s): mount points are not created through links", followed, dst)
+		}
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			break
 		}
@@ -107,10 +116,12 @@ restart:
 				closeAll()
 				return -1, "", unix.ELOOP
 			}
+			followed = "/" + strings.Join(comps[:i+1], "/")
 			base := "/" + strings.Join(comps[:i], "/")
 			if path.IsAbs(target) {
 				base = ""
 			}
+			linkEnd = len(splitPath(path.Join("/", base, target)))
 			dst = path.Join("/", base, target, strings.Join(comps[i+1:], "/"))
 			closeAll()
 			goto restart
