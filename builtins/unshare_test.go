@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -655,4 +656,25 @@ setpriv --reuid 65534 --regid 65534 --clear-groups %[2]s -c %[3]s`, dir, nshBina
 	if r.code != 1 || !strings.Contains(r.stderr, "newuidmap") {
 		t.Errorf("an ungranted range: %+v", r)
 	}
+}
+
+// TestUnshareScripts runs the command tests in testdata/script with the
+// built nsh first on $PATH.
+func TestUnshareScripts(t *testing.T) {
+	needRoot(t)
+	hostUnchanged(t)
+	bin := filepath.Dir(nshBinary(t))
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("PATH", bin+string(os.PathListSeparator)+e.Getenv("PATH"))
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
 }
