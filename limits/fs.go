@@ -2,9 +2,11 @@ package limits
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +33,72 @@ func (j *journal) rollback() error {
 	return first
 }
 
+// anchors maps the mount point of each cgroup hierarchy to an O_PATH
+// descriptor of it, opened when the host is detected. Every cgroup file
+// under it is then reached relative to that descriptor (openat(2) and
+// friends), not by its path: after `pivot` the old /sys/fs/cgroup is gone
+// from the shell's view, but its groups must still take commands (exec),
+// and be removed when it exits. Fake trees in tests have no anchors.
+var (
+	anchorsMu sync.RWMutex
+	anchors   = map[string]int{}
+)
+
+// anchor opens mount for the cgroup files under it.
+func anchor(mount string) error {
+	anchorsMu.Lock()
+	defer anchorsMu.Unlock()
+	if _, ok := anchors[mount]; ok {
+		return nil
+	}
+	fd, err := unix.Open(mount, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &Error{Op: "open", Path: mount, Err: err}
+	}
+	anchors[mount] = fd
+	return nil
+}
+
+// at returns the descriptor and relative name to reach path by: its
+// hierarchy's anchor, or the working directory for other paths.
+func at(path string) (int, string) {
+	anchorsMu.RLock()
+	defer anchorsMu.RUnlock()
+	for m, fd := range anchors {
+		if rel, ok := strings.CutPrefix(path, m); ok && (rel == "" || rel[0] == '/') {
+			rel = strings.TrimPrefix(rel, "/")
+			if rel == "" {
+				rel = "."
+			}
+			return fd, rel
+		}
+	}
+	return unix.AT_FDCWD, path
+}
+
+// openFile opens a file or directory under the cgroup filesystems.
+func openFile(path string, flags int) (*os.File, error) {
+	dirfd, rel := at(path)
+	for {
+		fd, err := unix.Openat(dirfd, rel, flags|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
 // readFile returns the trimmed content of a cgroup file.
 func readFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	f, err := openFile(path, unix.O_RDONLY)
+	if err != nil {
+		return "", &Error{Op: "open", Path: path, Err: err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return "", &Error{Op: "read", Path: path, Err: unwrapPath(err)}
 	}
@@ -43,9 +108,8 @@ func readFile(path string) (string, error) {
 // writeFile writes one value to a cgroup file, as one write(2): cgroup
 // files take a value per write.
 func writeFile(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	f, err := openFile(path, unix.O_WRONLY|unix.O_TRUNC)
 	if err != nil {
-		err = unwrapPath(err)
 		return &Error{Op: "open", Path: path, Err: err, Note: writeHint(filepath.Base(path), err)}
 	}
 	defer f.Close()
@@ -57,8 +121,39 @@ func writeFile(path, value string) error {
 }
 
 func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	dirfd, rel := at(path)
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, rel, &st, 0) == nil
+}
+
+func isDir(path string) bool {
+	dirfd, rel := at(path)
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, rel, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// readDir lists a directory under the cgroup filesystems.
+func readDir(path string) []os.DirEntry {
+	f, err := openFile(path, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	ents, _ := f.ReadDir(-1)
+	return ents
+}
+
+// walkDirs calls fn for dir and each directory below it, parents first.
+func walkDirs(dir string, fn func(dir string) bool) bool {
+	if !fn(dir) {
+		return false
+	}
+	for _, e := range readDir(dir) {
+		if e.IsDir() && !walkDirs(filepath.Join(dir, e.Name()), fn) {
+			return false
+		}
+	}
+	return true
 }
 
 // mkdir makes a cgroup directory.
@@ -66,7 +161,8 @@ func (h *Host) mkdir(dir string) error {
 	if h.dirs != nil {
 		return h.dirs.Mkdir(dir)
 	}
-	return unix.Mkdir(dir, 0o755)
+	dirfd, rel := at(dir)
+	return unix.Mkdirat(dirfd, rel, 0o755)
 }
 
 // rmdir removes a cgroup directory, explaining EBUSY.
@@ -75,7 +171,8 @@ func (h *Host) rmdir(dir string) error {
 	if h.dirs != nil {
 		err = h.dirs.Rmdir(dir)
 	} else {
-		err = unix.Rmdir(dir)
+		dirfd, rel := at(dir)
+		err = unix.Unlinkat(dirfd, rel, unix.AT_REMOVEDIR)
 	}
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return &Error{Op: "rmdir", Path: dir, Err: err, Note: rmdirHint(err)}

@@ -3,7 +3,6 @@ package limits
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -233,17 +232,14 @@ func (g *Group) pids() []int {
 	seen := map[int]bool{}
 	var out []int
 	for _, dir := range g.dirs {
-		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
+		walkDirs(dir, func(p string) bool {
 			for _, w := range readWords(filepath.Join(p, "cgroup.procs")) {
 				if n, err := strconv.Atoi(w); err == nil && !seen[n] {
 					seen[n] = true
 					out = append(out, n)
 				}
 			}
-			return nil
+			return true
 		})
 	}
 	slices.Sort(out)
@@ -375,8 +371,7 @@ func (g *Group) disable(leaves ...string) error {
 // hasChildDirs reports whether dir has a child cgroup other than those in
 // except (the shell's leaves, which use no controller).
 func hasChildDirs(dir string, except []string) bool {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
+	for _, e := range readDir(dir) {
 		if e.IsDir() && !slices.Contains(except, filepath.Join(dir, e.Name())) {
 			return true
 		}

@@ -88,8 +88,24 @@ func (h *Host) Mode() string {
 	return "none"
 }
 
-// Detect reads the cgroup layout of this process from /proc.
-func Detect() (*Host, error) { return DetectAt("/", os.Getpid()) }
+// Detect reads the cgroup layout of this process from /proc, and keeps a
+// descriptor of each hierarchy's mount, through which the groups are
+// reached from then on, even once the shell has moved to another root.
+func Detect() (*Host, error) {
+	h, err := DetectAt("/", os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	for _, hv := range append(append([]*Hierarchy{}, h.V1...), h.V2) {
+		if hv == nil {
+			continue
+		}
+		if err := anchor(hv.Mount); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
 
 // DetectAt reads the cgroup layout from root/proc/self/mountinfo and
 // root/proc/self/cgroup, and the v2 controllers from the cgroup2 mount
@@ -230,11 +246,11 @@ func unescape(s string) string {
 }
 
 func readWords(file string) []string {
-	data, err := os.ReadFile(file)
+	data, err := readFile(file)
 	if err != nil {
 		return nil
 	}
-	return strings.Fields(string(data))
+	return strings.Fields(data)
 }
 
 func unwrapPath(err error) error {

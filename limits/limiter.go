@@ -3,7 +3,6 @@ package limits
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -472,9 +471,16 @@ func (l *Limiter) prepare(g *Group, cmd *exec.Cmd, plan *Plan) (place func(pid i
 	}
 	fd := -1
 	if v2 != "" {
-		if fd, err = unix.Open(v2, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		f, err := openFile(v2, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
 			return nil, &Error{Op: "open", Path: v2, Err: err}
 		}
+		fd, err = unix.Dup(int(f.Fd()))
+		f.Close()
+		if err != nil {
+			return nil, &Error{Op: "dup", Path: v2, Err: err}
+		}
+		unix.CloseOnExec(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
 	return func(pid int) error {
@@ -675,7 +681,7 @@ func (l *Limiter) Lookup(name string) (*Group, error) {
 		if strings.HasPrefix(name, "/") {
 			d = hv.Dir(name)
 		}
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		if isDir(d) {
 			g.dirs[hv], g.procs[hv] = d, d
 		}
 	}
@@ -802,8 +808,7 @@ func (l *Limiter) sweep() {
 			continue
 		}
 		parent := groupParent(hv)
-		ents, _ := os.ReadDir(parent)
-		for _, e := range ents {
+		for _, e := range readDir(parent) {
 			name, ok := strings.CutSuffix(e.Name(), ".shell")
 			if !ok || !e.IsDir() {
 				continue
@@ -820,30 +825,18 @@ func (l *Limiter) sweep() {
 
 // emptyTree reports whether no process is in the cgroup dir or below it.
 func emptyTree(dir string) bool {
-	empty := true
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			empty = false
-			return filepath.SkipAll
-		}
-		if d.IsDir() && len(readWords(filepath.Join(p, "cgroup.procs"))) > 0 {
-			empty = false
-			return filepath.SkipAll
-		}
-		return nil
+	return walkDirs(dir, func(p string) bool {
+		return len(readWords(filepath.Join(p, "cgroup.procs"))) == 0
 	})
-	return empty
 }
 
 // removeTree removes the cgroup dir and the cgroups below it, deepest
 // first.
 func removeTree(h *Host, dir string) error {
 	var dirs []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
+	walkDirs(dir, func(p string) bool {
+		dirs = append(dirs, p)
+		return true
 	})
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {

@@ -2,7 +2,6 @@ package limits
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -233,8 +232,7 @@ func (l *Limiter) Report(g *Group) []KV {
 	}
 	// hugetlb
 	if hv, d := dir("hugetlb"); d != "" {
-		ents, _ := os.ReadDir(d)
-		for _, e := range ents {
+		for _, e := range readDir(d) {
 			n := e.Name()
 			var size string
 			if hv.Version == 2 {

@@ -30,6 +30,13 @@ $bb cut -d: -f3 /proc/self/cgroup | $bb sed 's/[0-9][0-9]*/N/g'
 limit memory=0; echo "memory=0 status=$?"
 limit pids=5 cpus=99; echo "cpus=99 status=$?"
 limit | $bb grep -E '^pids='
+echo "== shell oom"
+limit memory=32M swap=0
+$bb sh -c 'x=$($bb head -c 100000000 /dev/zero | $bb tr "\0" a); echo not killed'
+echo "shell oom status=$?"
+echo "== shell pids"
+limit memory=64M pids=10
+for i in $($bb seq 20); do $bb sleep 1 & done; wait; echo "survived"
 echo "== cleanup"
 /bin/nsh -c 'limit memory=16M; true'
 $bb find /sys/fs/cgroup -type d -name 'nsh-*' | $bb sed 's/[0-9][0-9]*/N/g' | $bb sort
