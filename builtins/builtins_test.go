@@ -383,3 +383,28 @@ func TestDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteFdsPrints checks that a rewritten exec prints as a statement
+// that parses back to the same call: unshare carries the rest of a script
+// to its copy as text.
+func TestRewriteFdsPrints(t *testing.T) {
+	prog, err := syntax.NewParser().Parse(strings.NewReader("exec 9</etc/hostname 3>>log 2>&1\necho x >&3\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteFds(prog)
+	var b strings.Builder
+	syntax.NewPrinter().Print(&b, prog)
+	want := "{\n\t__nsh_exec_fds '<' 9 /etc/hostname '>>' 3 log\n\texec 2>&1\n}\necho x >/dev/fd/3\n"
+	if b.String() != want {
+		t.Fatalf("printed %q, want %q", b.String(), want)
+	}
+	again, err := syntax.NewParser().Parse(strings.NewReader(b.String()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := again.Stmts[0].Cmd.(*syntax.Block).Stmts[0]
+	if len(call.Redirs) != 0 || len(call.Cmd.(*syntax.CallExpr).Args) != 7 {
+		t.Fatalf("reparsed as %#v", call)
+	}
+}

@@ -253,7 +253,10 @@ func rewriteExec(st *syntax.Stmt) {
 			rest = append(rest, r)
 			continue
 		}
-		call.Args = append(call.Args, lit(r.Op.String()), lit(r.N.Value), r.Word)
+		// The operator is quoted: the statement may be printed and parsed
+		// again (the rest of a script carried by unshare).
+		op := &syntax.Word{Parts: []syntax.WordPart{&syntax.SglQuoted{Value: r.Op.String()}}}
+		call.Args = append(call.Args, op, lit(r.N.Value), r.Word)
 	}
 	st.Redirs = nil
 	if len(rest) == 0 {
