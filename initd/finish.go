@@ -46,6 +46,11 @@ func (n *nsinit) finish(r *Reaper, child *Proc) {
 	if child == nil {
 		return
 	}
+	if !procIsOurs(n.sys) {
+		n.logf(lvWarn, "/proc is not this pid namespace's: sending SIGTERM to the child's process group only")
+		unix.Kill(-child.Pid, unix.SIGTERM)
+		return
+	}
 	pids := descendants(n.sys, os.Getpid(), child.Pid)
 	if len(pids) == 0 {
 		return
@@ -81,9 +86,24 @@ func (n *nsinit) killRest(child *Proc, s unix.Signal) {
 	if child != nil {
 		cpid = child.Pid
 	}
+	if !procIsOurs(n.sys) {
+		// A /proc of another pid namespace names other processes: fall
+		// back to the child's process group, which it leads.
+		if cpid > 0 {
+			unix.Kill(-cpid, s)
+		}
+		return
+	}
 	for _, pid := range descendants(n.sys, os.Getpid(), cpid) {
 		unix.Kill(pid, s) // the pid is a child or a descendant: not reaped, not reused
 	}
+}
+
+// procIsOurs reports whether /proc is that of our pid namespace: in a
+// /proc mounted for another one, pids and parent pids name other processes.
+func procIsOurs(s *sysCalls) bool {
+	self, err := os.Readlink(s.procRoot + "/self")
+	return err == nil && self == strconv.Itoa(os.Getpid())
 }
 
 // procStat is what descendants needs of /proc/PID/stat.

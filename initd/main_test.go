@@ -34,19 +34,26 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	// The tests make namespaces of their own: the host must look the same.
 	if after := hostState(); after != before {
-		fmt.Printf("host mount table or hostname changed by the tests:\nbefore:\n%s\nafter:\n%s\n", before, after)
+		fmt.Printf("FAIL: host mount table or hostname changed by the tests:\nbefore:\n%s\nafter:\n%s\n", before, after)
 		code = 1
 	}
 	os.Exit(code)
 }
 
-// hostState is the mount table (without ids, which do not change, but
-// which are all that mountinfo numbers) and the hostname.
+// hostState is what nsinit could change on the host: the mounts on the
+// places it mounts on (and /), with their propagation, and the hostname.
+// (Other mounts are left out: other tests on the machine make their own.)
 func hostState() string {
 	mi, _ := readMountinfo("/proc/self/mountinfo")
+	places := map[string]bool{"/": true}
+	for _, m := range essentialMounts {
+		places[m.Dst] = true
+	}
 	var b strings.Builder
 	for _, e := range mi {
-		fmt.Fprintf(&b, "%s %s %s %s\n", e.Dst, e.Type, e.Source, e.Optional)
+		if places[e.Dst] {
+			fmt.Fprintf(&b, "%s %s %s %s\n", e.Dst, e.Type, e.Source, e.Optional)
+		}
 	}
 	h, _ := os.Hostname()
 	return b.String() + "hostname " + h

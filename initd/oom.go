@@ -20,6 +20,9 @@ type oomCounter struct {
 
 // oomBefore finds the child's memory cgroup and reads its counter.
 func oomBefore(s *sysCalls, pid int) oomCounter {
+	if !procIsOurs(s) {
+		return oomCounter{}
+	}
 	b, err := os.ReadFile(s.procRoot + "/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return oomCounter{}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +251,9 @@ func TestUnmountAll(t *testing.T) {
 
 func TestOOMCounter(t *testing.T) {
 	proc, cg := t.TempDir(), t.TempDir()
-	os.MkdirAll(proc+"/self", 0o755)
+	me := strconv.Itoa(os.Getpid())
+	os.MkdirAll(proc+"/"+me, 0o755)
+	os.Symlink(me, proc+"/self") // a /proc of our pid namespace
 	os.MkdirAll(proc+"/42", 0o755)
 	os.MkdirAll(cg+"/memory/box", 0o755)
 	os.MkdirAll(cg+"/unified/box", 0o755)
