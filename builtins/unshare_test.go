@@ -449,13 +449,24 @@ func TestUnshareSignals(t *testing.T) {
 	hostUnchanged(t)
 	for _, flags := range []string{"-m", "-mp"} {
 		t.Run(flags, func(t *testing.T) {
-			cmd := exec.Command(nshBinary(t), "-c", "unshare "+flags+"\necho ready\nsleep 20")
+			// Without a pid namespace the copy's commands outlive it, as
+			// a killed bash's do: the test kills its sleep itself.
+			cmd := exec.Command(nshBinary(t), "-c", "unshare "+flags+"\nsh -c 'echo ready $$; exec sleep 20' &\nwait")
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+			line, err := bufio.NewReader(out).ReadString('\n')
+			f := strings.Fields(line)
+			if err != nil || len(f) != 2 || f[0] != "ready" {
 				t.Fatalf("read %q, %v", line, err)
+			}
+			if flags == "-m" {
+				sleep, err := strconv.Atoi(f[1])
+				if err != nil {
+					t.Fatalf("read %q", line)
+				}
+				defer unix.Kill(sleep, unix.SIGKILL)
 			}
 			cmd.Process.Signal(unix.SIGTERM)
 			done := make(chan error)
