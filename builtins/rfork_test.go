@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,11 +110,16 @@ echo ready; sleep 30`)
 	if err != nil || line != "ready\n" {
 		t.Fatalf("read %q, %v", line, err)
 	}
-	// The copy is the original's only child.
-	kids, _ := os.ReadFile("/proc/" + strconv.Itoa(env.Process.Pid) + "/task/" + strconv.Itoa(env.Process.Pid) + "/children")
-	pid := strings.Fields(string(kids))
+	// The copy is the original's only child (forked by one of its
+	// threads, whichever it was).
+	var pid []string
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(env.Process.Pid) + "/task/*/children")
+	for _, task := range tasks {
+		kids, _ := os.ReadFile(task)
+		pid = append(pid, strings.Fields(string(kids))...)
+	}
 	if len(pid) != 1 {
-		t.Fatalf("children of the original: %q", kids)
+		t.Fatalf("children of the original: %q", pid)
 	}
 	p := pid[0]
 	nsh(t, 0, "enter -t "+p+" -- hostname").want(t, "target\n", 0)
