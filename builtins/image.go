@@ -13,12 +13,13 @@ import (
 
 var imageBuiltin = Builtin{
 	Name: "image",
-	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [DIR|HOST:GUEST]...
+	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [--no-compress] [DIR|HOST:GUEST]...
 image boot [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
 image host [-n] DIR PROG...
 image unpack SRC DIR`,
 	Summary: "build an initramfs and boot it in a VM",
-	Help: `image initramfs writes OUT, a gzip-compressed newc cpio archive that
+	Help: `image initramfs writes OUT, a gzip-compressed newc cpio archive (with
+--no-compress, a plain one) that
 boots a Linux VM into nsinit: nsinit as /init, nsh as /bin/nsh (both taken
 from the directory of the running nsh, or --nsinit and --nsh), the
 /dev/console and /dev/null nodes, the script FILE (or the command line CMD)
@@ -64,6 +65,7 @@ Acts on files only; image boot starts qemu as a child.`,
 		fs.String(0, "kernel-release", "R", "", "initramfs: the kernel release whose modules to ship")
 		fs.String(0, "nsinit", "FILE", "", "initramfs: the nsinit to install as /init")
 		fs.String(0, "nsh", "FILE", "", "initramfs: the nsh to install as /bin/nsh")
+		fs.Bool(0, "no-compress", "initramfs: write the cpio archive without gzip (boots faster under TCG)")
 		fs.Bool('n', "dry-run", "initramfs, host: list the files instead of writing them")
 		fs.String(0, "append", "ARGS", "", "boot: more kernel command line")
 		fs.String(0, "timeout", "DURATION", "2m", "boot: power the VM off after DURATION")
@@ -74,7 +76,7 @@ Acts on files only; image boot starts qemu as a child.`,
 
 // imageOpts are the options each subcommand takes.
 var imageOpts = map[string][]string{
-	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "dry-run"},
+	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "no-compress", "dry-run"},
 	"boot":      {"cmd", "append", "timeout", "kernel"},
 	"host":      {"dry-run"},
 	"unpack":    {},
@@ -135,6 +137,7 @@ func imageInitramfs(c *Call, args []string) int {
 		Modules:       o.GetList("module"),
 		KernelRelease: o.GetString("kernel-release"),
 		MTime:         images.SourceDateEpoch(),
+		Uncompressed:  o.GetBool("no-compress"),
 	}
 	for _, a := range args {
 		t, err := images.ParseTree(a)

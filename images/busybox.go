@@ -26,6 +26,8 @@ type Busybox struct {
 	ModulesRoot   string
 	// MTime is every file's modification time.
 	MTime int64
+	// Uncompressed writes the archive without gzip, as in [Initramfs].
+	Uncompressed bool
 }
 
 // busyboxInit is the /init script. It does what nsinit does in a VM, in
@@ -96,11 +98,12 @@ func (b *Busybox) Plan() (*Plan, error) {
 	return p, nil
 }
 
-// WriteFile writes the busybox initramfs to name (gzip newc cpio).
+// WriteFile writes the busybox initramfs to name (newc cpio, gzip unless
+// Uncompressed).
 func (b *Busybox) WriteFile(name string) error {
 	p, err := b.Plan()
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(name, func(w io.Writer) error { return p.WriteCPIO(w, true, b.MTime) })
+	return writeFileAtomic(name, func(w io.Writer) error { return p.WriteCPIO(w, !b.Uncompressed, b.MTime) })
 }
