@@ -105,9 +105,20 @@ type runOpts struct {
 	extra []*os.File
 }
 
+// testCmd is exec.Command with a deadline: the process is killed after
+// 120 seconds (or at the end of the test), and Wait gives up on its output
+// 20 seconds after it ended.
+func testCmd(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 20 * time.Second
+	return cmd
+}
+
 // helperCmd returns a command running the test binary as helper h.
-func helperCmd(h string, args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
+func helperCmd(t *testing.T, h string, args ...string) *exec.Cmd {
+	cmd := testCmd(t, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+h)
 	return cmd
 }

@@ -135,7 +135,7 @@ echo "before=$z"`
 // TestNoStatusTheft checks the Reaper in a PID 1 (1000 runs while orphans
 // die), then nsinit end to end.
 func TestNoStatusTheft(t *testing.T) {
-	cmd := helperCmd("theft", "1000")
+	cmd := helperCmd(t, "theft", "1000")
 	cmd.SysProcAttr = pidnsAttr()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -198,7 +198,7 @@ func TestSignalsFromOutside(t *testing.T) {
 // TestSignalBeforeChild: a signal nsinit gets before its child exists is
 // delivered to the child once it does.
 func TestSignalBeforeChild(t *testing.T) {
-	cmd := helperCmd("queued", "-s", "--", "sleep", "10")
+	cmd := helperCmd(t, "queued", "-s", "--", "sleep", "10")
 	start := time.Now()
 	err := cmd.Run()
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(unix.SIGUSR1) {
@@ -305,7 +305,7 @@ func TestProcessGroup(t *testing.T) {
 // SIGUSR1 when its parent dies and forwards it to the child.
 func TestParentDeathSignal(t *testing.T) {
 	const script = `"$0" -p SIGUSR1 -- sh -c 'trap "echo ok; exit 0" USR1; kill -KILL "$1"; sleep 100 & wait' inner $$; echo not reached`
-	cmd := exec.Command("sh", "-c", script, os.Args[0])
+	cmd := testCmd(t, "sh", "-c", script, os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=main", "TINI_VERBOSITY=0")
 	cmd.WaitDelay = 20 * time.Second
 	out, _ := cmd.Output() // read until every writer (nsinit, its child) is gone
@@ -398,16 +398,16 @@ func TestTerminal(t *testing.T) {
 			}
 			// As docker runs an init: session leader with the tty, without
 			// CAP_SYS_ADMIN to hand it over.
-			cmd = exec.Command("setpriv", append([]string{"--bounding-set", "-sys_admin", os.Args[0]}, tt.argv()...)...)
+			cmd = testCmd(t, "setpriv", append([]string{"--bounding-set", "-sys_admin", os.Args[0]}, tt.argv()...)...)
 			cmd.Env = append(os.Environ(), helperEnv+"=main")
 			cmd.SysProcAttr = tt.attr()
 		} else if tt.attr != nil {
-			cmd = exec.Command(os.Args[0], tt.argv()...)
+			cmd = testCmd(t, os.Args[0], tt.argv()...)
 			cmd.Env = append(os.Environ(), helperEnv+"=main")
 			cmd.SysProcAttr = tt.attr()
 		} else {
 			// A shell leading a session with the tty runs nsinit, as from a terminal.
-			cmd = exec.Command("sh", "-c", `"$0" -s -- sh -c '`+child+`'; echo "shell: $$"`, os.Args[0])
+			cmd = testCmd(t, "sh", "-c", `"$0" -s -- sh -c '`+child+`'; echo "shell: $$"`, os.Args[0])
 			cmd.Env = append(os.Environ(), helperEnv+"=main")
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 		}
@@ -475,7 +475,7 @@ func TestVMMode(t *testing.T) {
 	} {
 		root := t.TempDir()
 		os.WriteFile(filepath.Join(root, "cmdline"), []byte(tt.cmdline+"\n"), 0o644)
-		cmd := helperCmd("vm", tt.argv...)
+		cmd := helperCmd(t, "vm", tt.argv...)
 		cmd.Env = append(cmd.Env, "NSINIT_TEST_VMROOT="+root)
 		cmd.SysProcAttr = pidnsAttr()
 		cmd.WaitDelay = 20 * time.Second
@@ -515,7 +515,7 @@ func TestNoPropagation(t *testing.T) {
 	const script = `b=$(grep -c . /proc/self/mountinfo)
 unshare -pmf --propagation unchanged "$0" -vv -- true
 echo "$b $(grep -c . /proc/self/mountinfo)"`
-	cmd := exec.Command("unshare", "-m", "--propagation", "shared", "sh", "-c", script, os.Args[0])
+	cmd := testCmd(t, "unshare", "-m", "--propagation", "shared", "sh", "-c", script, os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=main")
 	cmd.WaitDelay = 30 * time.Second
 	var stderr strings.Builder

@@ -18,7 +18,7 @@ import (
 
 // TestReaperAPI runs helperReaper as PID 1 of a pid namespace.
 func TestReaperAPI(t *testing.T) {
-	cmd := helperCmd("reaper")
+	cmd := helperCmd(t, "reaper")
 	cmd.SysProcAttr = pidnsAttr()
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.HasSuffix(string(out), "ok\n") {
