@@ -351,3 +351,25 @@ func TestLimitJSON(t *testing.T) {
 		t.Errorf("limit -j: %+v", v)
 	}
 }
+
+// TestLimitHybrid: on a hybrid host whose cgroup2 hierarchy serves hugetlb
+// (v1 has it unmounted), one group spans v1 memory and v2 hugetlb, and the
+// controller enabled in the cgroup2 root is taken back afterwards.
+func TestLimitHybrid(t *testing.T) {
+	h := needCgroups(t)
+	if h.Mode() != "hybrid" || !h.V2.Has("hugetlb") {
+		t.Skipf("needs a hybrid host with hugetlb on cgroup2 (this one: %s)", h.Mode())
+	}
+	if _, err := os.Stat("/sys/kernel/mm/hugepages/hugepages-2048kB"); err != nil {
+		t.Skip("no 2MB huge pages")
+	}
+	ctl := filepath.Join(h.V2.Mount, "cgroup.subtree_control")
+	before, _ := os.ReadFile(ctl)
+	out, stderr, status := limitScript(t, `limit memory=64M hugetlb.2MB=4M; limit | grep -E '^(memory|hugetlb.2MB)='`)
+	if status != 0 || out != "memory=64M\nhugetlb.2MB=4M\n" {
+		t.Errorf("status %d, stdout %q, stderr %q", status, out, stderr)
+	}
+	if after, _ := os.ReadFile(ctl); string(after) != string(before) {
+		t.Errorf("%s was %q, is %q", ctl, before, after)
+	}
+}
