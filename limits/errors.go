@@ -14,6 +14,7 @@ type UsageError struct {
 	Reason     string
 }
 
+// Error prints "KEY=VALUE: reason".
 func (e *UsageError) Error() string {
 	if e.Key == "" {
 		return e.Reason
@@ -30,6 +31,7 @@ type UnavailableError struct {
 	Reason     string
 }
 
+// Error prints "KEY=VALUE: reason".
 func (e *UnavailableError) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("%s: %s", e.Key, e.Reason)
@@ -51,6 +53,8 @@ type Error struct {
 	Note string
 }
 
+// Error prints the operation, the path (and the value written) and the
+// errno.
 func (e *Error) Error() string {
 	if e.Value != "" {
 		return fmt.Sprintf("%s %q to %s: %v", e.Op, e.Value, e.Path, e.Err)
