@@ -316,3 +316,13 @@ func TestMountinfoEscapes(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestLoadModulesNoDir(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, ModulesFile), []byte("overlay\n"), 0o644)
+	res := loadModules(&sysCalls{cfgRoot: root}, "6.1.0-none")
+	if len(res) != 1 || !errors.Is(res[0].err, os.ErrNotExist) || res[0].name != "overlay" {
+		t.Errorf("got %v", res)
+	}
+}

@@ -165,6 +165,9 @@ func loadModules(s *sysCalls, release string) []moduleResult {
 		return nil
 	}
 	dir := filepath.Join(s.cfgRoot+ModulesDir, release)
+	if _, err := os.Stat(dir); err != nil {
+		return []moduleResult{{name: strings.Join(moduleNames(wanted), " "), err: err}}
+	}
 	dep, err := readModulesDep(dir)
 	if err != nil {
 		return []moduleResult{{name: "modules.dep", err: err}}
@@ -180,7 +183,7 @@ func loadModules(s *sysCalls, release string) []moduleResult {
 		done[name] = true
 		m, ok := dep[name]
 		if !ok {
-			return fmt.Errorf("not in %s/modules.dep", dir)
+			return fmt.Errorf("no such module in %s", dir)
 		}
 		if depth > 32 {
 			return errors.New("dependency loop")
@@ -203,6 +206,14 @@ func loadModules(s *sysCalls, release string) []moduleResult {
 		}
 	}
 	return res
+}
+
+func moduleNames(wanted [][2]string) []string {
+	var l []string
+	for _, w := range wanted {
+		l = append(l, w[0])
+	}
+	return l
 }
 
 func finitModule(s *sysCalls, path, params string) error {
