@@ -529,3 +529,33 @@ echo "$b $(grep -c . /proc/self/mountinfo)"`
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }
+
+// TestJobControl: an interactive shell under nsinit, on a terminal, has job
+// control (a background job brought to the foreground with fg).
+func TestJobControl(t *testing.T) {
+	master, slave := openPty(t)
+	defer master.Close()
+	cmd := testCmd(t, os.Args[0], "--", "sh", "-i")
+	cmd.Env = append(os.Environ(), helperEnv+"=main", "PS1=$ ")
+	cmd.SysProcAttr = pidnsAttr()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	master.Write([]byte("sleep 0.2 &\nfg\necho fg-done $?\nexit 4\n"))
+	var out []byte
+	buf := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 4 || !strings.Contains(string(out), "fg-done 0") || strings.Contains(string(out), "job control turned off") {
+		t.Errorf("status %d, terminal:\n%s", code, out)
+	}
+}
