@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asShell) == "1" {
 		os.Exit(shellMain(os.Args[1]))
 	}
-	os.Exit(m.Run())
+	status := m.Run()
+	if nshPath != "" {
+		os.RemoveAll(filepath.Dir(nshPath)) // the nsh the namespace tests built
+	}
+	os.Exit(status)
 }
 
 func shellMain(script string) int {

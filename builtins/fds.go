@@ -158,12 +158,23 @@ func redirectFd(c *Call, op string, n int, target string) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: target, Err: err}
 	}
-	defer unix.Close(fd)
-	if err := unix.Dup3(fd, n, 0); err != nil {
+	if fd == n {
+		// n was free (not held by ReserveFds): open took it.
+		err = clearCloexec(n)
+	} else {
+		err = unix.Dup3(fd, n, 0)
+		unix.Close(fd)
+	}
+	if err != nil {
 		return os.NewSyscallError("dup3", err)
 	}
 	setClosed(n, false)
 	return nil
+}
+
+func clearCloexec(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+	return err
 }
 
 func isClosed(fd int) bool {

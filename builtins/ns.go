@@ -9,7 +9,7 @@ import (
 
 var nsBuiltin = Builtin{
 	Name:     "ns",
-	Synopsis: "ns [-r] [PID]\nns -l",
+	Synopsis: "ns [-r] [PID]\nns -l [PID]",
 	Summary:  "print the mount namespace as an nsh script that recreates it",
 	Help: `Prints the mount namespace of this shell, or of process PID, as an nsh
 script that recreates it, as Plan 9's ns(1) does: "mount -t proc proc

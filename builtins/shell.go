@@ -63,6 +63,9 @@ type Shell struct {
 	prog *syntax.File // the program Run is running
 
 	exitTrap string // an interactive session's EXIT trap
+
+	lineEnded  bool // set by EndLine
+	lineStatus int
 }
 
 // ExitError is returned by [Shell.Run] when a builtin ended the shell, such
@@ -126,10 +129,14 @@ func (s *Shell) Run(ctx context.Context, prog *syntax.File) (status int, exit bo
 	}()
 
 	s.prog = prog
+	s.lineEnded = false
 	rewriteFds(prog)
 	err := s.Runner.Run(ctx, prog)
 	if s.exiting {
 		return s.exitStatus, true
+	}
+	if s.lineEnded {
+		return s.lineStatus, false
 	}
 	var st interp.ExitStatus
 	switch {
@@ -171,6 +178,16 @@ func (s *Shell) interruptLine() {
 // the script into another process (unshare, enter) find their own
 // statement in it by the call's position.
 func (s *Shell) Program() *syntax.File { return s.prog }
+
+// EndLine stops the program being run after the running builtin returns,
+// without ending the shell, and makes status its result: the original of a
+// nested interactive session opened by unshare, whose copy ran the rest of
+// the line, goes back to its prompt with the session's status.
+func (s *Shell) EndLine(status int) {
+	s.lineStatus = status
+	s.lineEnded = true
+	s.interruptLine()
+}
 
 // Exit makes the shell end with status once the running builtin returns.
 func (s *Shell) Exit(status int) {

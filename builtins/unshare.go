@@ -287,8 +287,8 @@ func startCopy(c *Call, spec *copySpec, setup copySetup, argv []string, init boo
 	}
 	if c.Shell.Interactive {
 		// The nested session ran the rest of the line: stop it here and
-		// go back to the prompt.
-		c.Shell.interruptLine()
+		// go back to the prompt with the session's status.
+		c.Shell.EndLine(status)
 		return status
 	}
 	c.Shell.Exit(status)
