@@ -198,6 +198,10 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// nsh started as PID 1 (a container's entrypoint) reaps orphans and
+	// ends on SIGTERM as an init does.
+	builtins.BecomeInit(interactive)
+
 	sh, err := builtins.New(builtins.Options{
 		Interactive: interactive,
 		Stdin:       stdin,

@@ -210,3 +210,40 @@ func TestBuiltinsListed(t *testing.T) {
 		}
 	}
 }
+
+// TestPID1 checks nsh as PID 1 of a pid namespace, as a container's
+// entrypoint: it reaps orphans and SIGTERM from inside ends it with 143.
+func TestPID1(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a new pid namespace")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Orphans: each (sleep 0 &) is reparented to PID 1 and must be reaped.
+	script := `echo $$
+mount --make-rprivate /
+mount -t proc proc /proc
+for i in 1 2 3 4 5 6 7 8 9 10; do sh -c 'sleep 0 & exit 0'; done
+sleep 0.3
+zombies=0
+for s in /proc/[0-9]*/stat; do
+	read -r line <"$s" || continue
+	case "$line" in *") Z "*) zombies=$((zombies+1));; esac
+done
+echo zombies=$zombies
+sh -c 'kill -TERM 1'
+sleep 10
+echo not reached`
+	cmd := nshCmd(ctx, "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	ee, _ := err.(*exec.ExitError)
+	if ee == nil || ee.ExitCode() != 143 {
+		t.Errorf("nsh as PID 1 after kill -TERM 1: %v, want status 143 (stderr %q)", err, errb.String())
+	}
+	if got := out.String(); got != "1\nzombies=0\n" {
+		t.Errorf("output %q, want PID 1 and no zombie", got)
+	}
+}
