@@ -346,8 +346,8 @@ func TestPlanRefuses(t *testing.T) {
 	for _, tc := range []struct{ mode, in, reason string }{
 		{"v1", "memory.high=1G", "cgroup v2 only"},
 		{"v1", "swap=1G", "give memory= as well"},
+		{"v1", "io.weight=100", "no cgroup v1 hierarchy has the blkio controller"},
 		{"hybrid", "cpu=50%", "cpu controller is neither"},
-		{"v1", "io.weight=100", "blkio"},
 		{"v1", "hugetlb.2MB=1M", "hugetlb"},
 		{"v2", "hugetlb.1GB=1G", "no 1GB huge pages"},
 		{"v2", "cpu=500%", "4 cpu"},

@@ -64,16 +64,19 @@ func anchor(mount string) error {
 func at(path string) (int, string) {
 	anchorsMu.RLock()
 	defer anchorsMu.RUnlock()
+	dirfd, best, rel := unix.AT_FDCWD, "", path
 	for m, fd := range anchors {
-		if rel, ok := strings.CutPrefix(path, m); ok && (rel == "" || rel[0] == '/') {
-			rel = strings.TrimPrefix(rel, "/")
+		r, ok := strings.CutPrefix(path, m)
+		if ok && (r == "" || r[0] == '/') && len(m) > len(best) {
+			// The longest mount point wins: a v1 hierarchy may be
+			// mounted below a cgroup2 one.
+			dirfd, best, rel = fd, m, strings.TrimPrefix(r, "/")
 			if rel == "" {
 				rel = "."
 			}
-			return fd, rel
 		}
 	}
-	return unix.AT_FDCWD, path
+	return dirfd, rel
 }
 
 // openFile opens a file or directory under the cgroup filesystems.

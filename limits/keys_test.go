@@ -142,12 +142,15 @@ func TestWeights(t *testing.T) {
 	if WeightToShares(1) < 2 || WeightToShares(10000) > 262144 {
 		t.Errorf("shares out of the kernel's range 2..262144")
 	}
-	for _, tc := range [][2]uint64{{1, 10}, {100, 20}, {10000, 1000}} {
-		if got := IOWeightToBlkio(tc[0]); got != tc[1] {
-			t.Errorf("IOWeightToBlkio(%d) = %d, want %d", tc[0], got, tc[1])
-		}
+	if IOWeightToBlkio(100) != 500 || BlkioToIOWeight(500) != 100 || IOWeightToBlkio(1) != 10 || IOWeightToBlkio(10000) != 1000 {
+		t.Errorf("blkio.weight: 100->%d, 500->%d, 1->%d, 10000->%d", IOWeightToBlkio(100), BlkioToIOWeight(500), IOWeightToBlkio(1), IOWeightToBlkio(10000))
 	}
-	if BlkioToIOWeight(500) != 4950 || BlkioToIOWeight(10) != 1 || BlkioToIOWeight(1000) != 10000 {
-		t.Errorf("BlkioToIOWeight: 500->%d 10->%d 1000->%d", BlkioToIOWeight(500), BlkioToIOWeight(10), BlkioToIOWeight(1000))
+	for _, tc := range [][2]uint64{{1, 1}, {50, 50}, {100, 100}, {10000, 1000}, {5050, 550}} {
+		if got := IOWeightToBFQ(tc[0]); got != tc[1] {
+			t.Errorf("IOWeightToBFQ(%d) = %d, want %d", tc[0], got, tc[1])
+		}
+		if back := BFQToIOWeight(tc[1]); back != tc[0] {
+			t.Errorf("BFQToIOWeight(%d) = %d, want %d", tc[1], back, tc[0])
+		}
 	}
 }

@@ -186,12 +186,13 @@ func (h *Host) translate(s Setting, hv *Hierarchy) ([]Write, error) {
 		if v2 {
 			return []Write{w("io.weight", "default "+strconv.FormatUint(s.N, 10))}, nil
 		}
-		for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-			if exists(filepath.Join(hv.Mount, f)) {
-				return []Write{w(f, strconv.FormatUint(IOWeightToBlkio(s.N), 10))}, nil
-			}
+		// CFQ's blkio.weight is in every cgroup, the root's too; BFQ's
+		// blkio.bfq.weight only below the root, when bfq is loaded. A
+		// missing file fails the write, and the line is undone.
+		if exists(filepath.Join(hv.Mount, "blkio.weight")) {
+			return []Write{w("blkio.weight", strconv.FormatUint(IOWeightToBlkio(s.N), 10))}, nil
 		}
-		return nil, unavailable("the v1 blkio hierarchy at %s has neither blkio.weight nor blkio.bfq.weight (no CFQ or BFQ scheduler)", hv.Mount)
+		return []Write{w("blkio.bfq.weight", strconv.FormatUint(IOWeightToBFQ(s.N), 10))}, nil
 	case "io.max":
 		if v2 {
 			var parts []string
@@ -315,18 +316,33 @@ func SharesToWeight(s uint64) uint64 {
 }
 
 // IOWeightToBlkio translates a v2 io.weight (1..10000, default 100) to
-// v1 blkio.weight (10..1000, default 500), as runc's inverse of
-// io.weight = 1 + (blkio.weight-10)*9999/990.
+// CFQ's v1 blkio.weight (10..1000, default 500) as systemd does: 5×W,
+// clamped, so that the defaults match.
 func IOWeightToBlkio(w uint64) uint64 {
-	return 10 + ((w-1)*990+9999/2)/9999
+	return min(max(w*5, 10), 1000)
 }
 
-// BlkioToIOWeight translates v1 blkio.weight to a v2 io.weight, as runc.
+// BlkioToIOWeight translates CFQ's v1 blkio.weight to a v2 io.weight.
 func BlkioToIOWeight(b uint64) uint64 {
-	if b < 10 {
-		b = 10
+	return min(max(b/5, 1), 10000)
+}
+
+// IOWeightToBFQ translates a v2 io.weight (1..10000, default 100) to BFQ's
+// weight (1..1000, default 100) as systemd does: unchanged up to the
+// default, linear from there to the maximum.
+func IOWeightToBFQ(w uint64) uint64 {
+	if w <= 100 {
+		return max(w, 1)
 	}
-	return 1 + (b-10)*9999/990
+	return 100 + (900*(w-100)+4950)/9900
+}
+
+// BFQToIOWeight translates BFQ's weight to a v2 io.weight.
+func BFQToIOWeight(b uint64) uint64 {
+	if b <= 100 {
+		return max(b, 1)
+	}
+	return 100 + (9900*(b-100)+450)/900
 }
 
 // checkCPU refuses a quota above what the cpus allow: cpu=150% with one

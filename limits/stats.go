@@ -202,10 +202,13 @@ func (l *Limiter) Report(g *Group) []KV {
 				stat("io.wbytes", FormatSize(wb))
 			}
 		} else {
-			for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-				if n, ok := num(d, f); ok {
-					add("io.weight", strconv.FormatUint(BlkioToIOWeight(n), 10))
-					break
+			if n, ok := num(d, "blkio.weight"); ok {
+				add("io.weight", strconv.FormatUint(BlkioToIOWeight(n), 10))
+			} else if v, ok := read(d, "blkio.bfq.weight"); ok {
+				// "100", or "default 100" and a line per device
+				f := strings.Fields(strings.SplitN(v, "\n", 2)[0])
+				if n, err := strconv.ParseUint(f[len(f)-1], 10, 64); err == nil {
+					add("io.weight", strconv.FormatUint(BFQToIOWeight(n), 10))
 				}
 			}
 			for _, io := range v1IOMax(d, read) {
