@@ -59,8 +59,8 @@ func vmContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestVMRecipe boots a recipe that uses what nsinit sets up: the module
-// it loaded, its mounts, a hostname.
+// TestVMRecipe boots a recipe that uses what nsinit sets up: the modules
+// it loaded with their dependencies, its mounts, a hostname.
 func TestVMRecipe(t *testing.T) {
 	tools := vmTools(t)
 	out, status, err := RunRecipe(vmContext(t), `
@@ -68,8 +68,9 @@ hostname vmtest
 echo "host=$(hostname)"
 while read -r a b; do [[ $a == nodev && $b == overlay ]] && echo overlay=yes; done </proc/filesystems
 while read -r src dst type rest; do echo "mount $dst $type"; done </proc/mounts
+while read -r name rest; do echo "module $name"; done </proc/modules
 echo "to stderr" >&2
-`, &RecipeOptions{Tools: tools, Modules: []string{"overlay"}, Console: consoleLog(t)})
+`, &RecipeOptions{Tools: tools, Modules: []string{"overlay", "bridge"}, Console: consoleLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,9 @@ echo "to stderr" >&2
 		t.Errorf("status %d, want 0", status)
 	}
 	for _, want := range []string{"host=vmtest\n", "overlay=yes\n", "mount /proc proc\n", "mount /dev devtmpfs\n",
-		"mount /sys/fs/cgroup cgroup2\n", "to stderr\n"} {
+		"mount /sys/fs/cgroup cgroup2\n", "to stderr\n",
+		// bridge needs stp, which needs llc: all three are loaded.
+		"module overlay\n", "module bridge\n", "module stp\n", "module llc\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
