@@ -75,6 +75,8 @@ func runHelper(h string, args []string) int {
 		return helperTheft(args)
 	case "reaper":
 		return helperReaper()
+	case "hog":
+		return helperHog()
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", h)
 	return 2

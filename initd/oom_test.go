@@ -62,10 +62,22 @@ func memoryCgroup(t *testing.T, limit string) string {
 func TestOOMKill(t *testing.T) {
 	cg := memoryCgroup(t, "33554432")
 	// The shell joins the cgroup and becomes nsinit, whose child then
-	// holds 200 MB in a shell variable.
-	script := `echo $$ > "$1/cgroup.procs" && exec "$0" -s -v -- sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived'`
+	// touches 200 MB. (One process that allocates: with a pipeline, the
+	// writer can fault a second OOM kill before the first victim's memory
+	// is freed, and that one may take nsinit.)
+	script := `echo $$ > "$1/cgroup.procs" && exec "$0" -s -v -- env ` + helperEnv + `=hog "$0"`
 	r := runNsinit(t, runOpts{}, "-s", "--", "sh", "-c", script, os.Args[0], cg)
 	if r.code != 137 || !strings.Contains(r.stderr, "killed by signal SIGKILL (9): killed by the kernel OOM killer") {
 		t.Errorf("status %d, stderr:\n%s", r.code, r.stderr)
 	}
+}
+
+// helperHog touches 200 MB, page by page.
+func helperHog() int {
+	b := make([]byte, 200<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	fmt.Println("survived")
+	return 0
 }
