@@ -46,6 +46,10 @@ type Host struct {
 	// host.
 	Pid int
 
+	// real is set for the host this process runs on, whose hierarchies
+	// are held open once a group is made (hold).
+	real bool
+
 	// dirs makes and removes cgroup directories: the kernel's cgroupfs
 	// fills a new directory with its files and removes them with it,
 	// which a fake tree in a test does by hand. nil means mkdir(2) and
@@ -88,23 +92,34 @@ func (h *Host) Mode() string {
 	return "none"
 }
 
-// Detect reads the cgroup layout of this process from /proc, and keeps a
-// descriptor of each hierarchy's mount, through which the groups are
-// reached from then on, even once the shell has moved to another root.
+// Detect reads the cgroup layout of this process from /proc.
 func Detect() (*Host, error) {
 	h, err := DetectAt("/", os.Getpid())
 	if err != nil {
 		return nil, err
+	}
+	h.real = true
+	return h, nil
+}
+
+// hold opens a descriptor of each hierarchy's mount, through which the
+// groups are reached from then on, even once the shell has moved to
+// another root (pivot, chroot). It is called when a group is made or
+// adopted: a shell without one keeps no descriptor open (a shell limited
+// to nofile=16 has few to spare).
+func (h *Host) hold() error {
+	if !h.real {
+		return nil
 	}
 	for _, hv := range append(append([]*Hierarchy{}, h.V1...), h.V2) {
 		if hv == nil {
 			continue
 		}
 		if err := anchor(hv.Mount); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return h, nil
+	return nil
 }
 
 // DetectAt reads the cgroup layout from root/proc/self/mountinfo and

@@ -52,7 +52,8 @@ var (
 )
 
 // Shell returns the limiter of this process, detecting the host's cgroups
-// on first use.
+// on first use. The shell calls it when it starts, so that a copy started
+// by unshare or enter finds the group it inherits before it can pivot.
 func Shell() (*Limiter, error) {
 	shellOnce.Do(func() {
 		h, err := Detect()
@@ -61,6 +62,11 @@ func Shell() (*Limiter, error) {
 			return
 		}
 		shell = NewLimiter(h)
+		// A copy of a shell (unshare, enter) takes over its group now,
+		// before it can leave the root the cgroups are mounted in.
+		shell.mu.Lock()
+		shell.adopt()
+		shell.mu.Unlock()
 	})
 	return shell, shellErr
 }
@@ -108,6 +114,7 @@ func (l *Limiter) adopt() {
 	}
 	if g.Name != "" {
 		l.self, l.leaf, l.from = g, leaf, from
+		l.host.hold()
 	}
 }
 
@@ -176,6 +183,9 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	g, made := l.self, false
 	fresh := map[*Hierarchy]bool{}
 	if g == nil && (len(plan.Writes) > 0 || force) {
+		if err := l.host.hold(); err != nil {
+			return err
+		}
 		// Best effort: groups of shells that died without cleaning up.
 		l.sweep()
 		g, made = newGroup(l.host, l.freeName(name)), true
@@ -389,6 +399,9 @@ func (l *Limiter) commandGroup(settings []Setting, name string) (g *Group, plan 
 				return nil, nil, err
 			}
 		}
+	}
+	if err := l.host.hold(); err != nil {
+		return nil, nil, err
 	}
 	if name == "" {
 		l.seq++
