@@ -231,12 +231,15 @@ func limitCommand(c *Call, l *limits.Limiter, settings []limits.Setting, name st
 	} else {
 		var err error
 		if g, err = l.Start(settings, name, cmd); err != nil {
-			var ee *exec.Error
-			if errors.As(err, &ee) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.EACCES) {
-				fmt.Fprintf(c.Stderr, "nsh: %s: %v\n", args[0], unwrapExec(err))
-				return 126
+			var le *limits.Error
+			var ue *limits.UnavailableError
+			var se *limits.UsageError
+			if errors.As(err, &le) || errors.As(err, &ue) || errors.As(err, &se) {
+				return limitFail(c, err)
 			}
-			return limitFail(c, err)
+			// The command could not be started (exec.Cmd.Start).
+			fmt.Fprintf(c.Stderr, "nsh: %s: %v\n", args[0], unwrapExec(err))
+			return 126
 		}
 		done := make(chan struct{})
 		go func() {

@@ -46,7 +46,7 @@ func setRlimit(j *journal, pid int, s Setting) error {
 			Reason: fmt.Sprintf("soft limit above the hard limit (%s)", formatRlimit(nl.Max))}
 	}
 	if err := unix.Prlimit(pid, s.Resource, &nl, nil); err != nil {
-		e := &Error{Op: "prlimit", Path: s.Key, Value: s.Value, Err: err}
+		e := &Error{Op: "prlimit", Path: s.String(), Err: err}
 		if errors.Is(err, unix.EPERM) {
 			e.Note = "raising a hard limit needs CAP_SYS_RESOURCE"
 		}
@@ -105,7 +105,7 @@ func checkRlimits(pid int, settings []Setting) error {
 				Reason: fmt.Sprintf("soft limit above the hard limit (%s)", formatRlimit(nl.Max))}
 		}
 		if nl.Max > old.Max && !canRaise {
-			return &Error{Op: "prlimit", Path: s.Key, Value: s.Value, Err: unix.EPERM,
+			return &Error{Op: "prlimit", Path: s.String(), Err: unix.EPERM,
 				Note: fmt.Sprintf("raising the hard limit above %s needs CAP_SYS_RESOURCE", formatRlimit(old.Max))}
 		}
 	}
