@@ -89,10 +89,7 @@ func runKill(c *Call) int {
 func killList(c *Call, args []string) int {
 	if len(args) == 0 {
 		var names []string
-		for n := unix.Signal(1); n <= sig.RTMax; n++ {
-			if n > unix.SIGSYS && n < sig.RTMin {
-				continue // 32 and 33 belong to the C library, as kill -l shows
-			}
+		for _, n := range sig.All() {
 			names = append(names, fmt.Sprintf("%2d) %s", n, sig.FullName(n)))
 		}
 		for i, n := range names {
