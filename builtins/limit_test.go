@@ -406,3 +406,29 @@ func hasCap(c int) bool {
 	}
 	return false
 }
+
+// TestLimitUsage: usage errors exit 2 with the synopsis; --help and -n
+// change nothing.
+func TestLimitUsage(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		status int
+		out    string // in stdout or stderr
+	}{
+		{"limit --help", 0, "usage: limit [-n] [-g NAME] KEY=VALUE..."},
+		{"ulimit --help", 0, "usage: ulimit [-HS]"},
+		{"limit -q", 2, "unknown option -q"},
+		{"limit memory=1M --", 2, "a command is needed after --"},
+		{"limit -g ../x memory=1M", 2, "bad group name"},
+		{"limit memory=1M nofile", 2, `"nofile": want KEY=VALUE`},
+		{"ulimit -n 5 6", 2, "too many arguments"},
+		{"ulimit -n -u 5", 2, "one resource at a time"},
+		{"ulimit -n five", 2, "five: invalid number"},
+		{"limit -n nofile=64 oom_score_adj=100", 0, "prlimit nofile=64\noom_score_adj 100\n"},
+	} {
+		out, stderr, status := limitScript(t, tc.script)
+		if status != tc.status || !strings.Contains(out+stderr, tc.out) {
+			t.Errorf("%s: status %d, stdout %q, stderr %q; want %d and %q", tc.script, status, out, stderr, tc.status, tc.out)
+		}
+	}
+}
