@@ -28,7 +28,7 @@ either on a hybrid host), rlimit keys to prlimit(2), oom_score_adj to /proc.
 Without COMMAND the limits apply to every command the shell runs
 afterwards: rlimits and oom_score_adj are set on the shell process, which
 the commands inherit; the first cgroup key makes a group, nsh-PID or NAME,
-beside the cgroup the shell is in, and each command starts inside it (the
+under the cgroup the shell is in, and each command starts inside it (the
 shell itself waits beside it, in NAME.shell, so that it survives the
 limits). Later lines change the group's limits. With COMMAND they apply to
 COMMAND only: it starts inside a new cgroup (nsh-PID-N or NAME) nested in

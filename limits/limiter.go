@@ -150,7 +150,7 @@ func (l *Limiter) current(hv *Hierarchy, file string) (string, bool) {
 // shell process, which every command inherits; cgroup limits to the
 // shell's group, which every command it starts afterwards is put into.
 // The first cgroup key makes the group, named name (default nsh-PID),
-// beside the cgroup the shell is in, in every hierarchy (on v2 with a leaf
+// under the cgroup the shell is in, in every hierarchy (on v2 with a leaf
 // "run" for the commands), and moves the shell into NAME.shell next to it.
 // Later lines change the group's limits. If any step fails, the steps
 // before it are undone and the error is returned: the previous limits stay.
@@ -230,8 +230,8 @@ func (l *Limiter) set(settings []Setting, name string, force bool) (err error) {
 	return nil
 }
 
-// join makes the group's directory in hv beside the cgroup the shell is
-// in, and moves the shell into NAME.shell beside it. On v2 this empties
+// join makes the group's directory in hv under the cgroup the shell is
+// in, and moves the shell into NAME.shell beside the group. On v2 this empties
 // the shell's cgroup, which may then enable controllers for the group.
 func (l *Limiter) join(j *journal, g *Group, hv *Hierarchy) error {
 	from, parent := hv.Dir(hv.Path), groupParent(hv)
@@ -340,7 +340,7 @@ func BeforeExec() (undo func() error, err error) {
 }
 
 // Start starts cmd in a new cgroup named name (default nsh-PID-N) made
-// inside the shell's group, or beside the shell's cgroup if it has none,
+// inside the shell's group, or under the shell's cgroup if it has none,
 // with the limits of settings, which apply to cmd and its children only.
 // The caller waits for cmd, then calls [Limiter.Remove].
 func (l *Limiter) Start(settings []Setting, name string, cmd *exec.Cmd) (*Group, error) {
