@@ -1,11 +1,7 @@
 package builtins
 
 import (
-	"context"
 	"os"
-	"os/exec"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -42,35 +38,3 @@ func (r reapedProc) Wait() (unix.WaitStatus, error) {
 	e, err := r.p.Wait()
 	return e.Status, err
 }
-
-// waitReaped is Shell.wait for a shell that is PID 1: cmd is started and
-// waited for through the reaper, and a cancelled context ends it with
-// SIGTERM, then SIGKILL.
-func (s *Shell) waitReaped(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, error) {
-	p, err := pid1Reaper.Start(cmd)
-	for delay := time.Millisecond; err != nil && isTextBusy(err) && delay < 300*time.Millisecond; delay *= 2 {
-		time.Sleep(delay)
-		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
-			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr}
-		p, err = pid1Reaper.Start(cmd)
-	}
-	if err != nil {
-		return 0, err
-	}
-	s.foreground.Add(1)
-	defer s.foreground.Add(-1)
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		p.Signal(unix.SIGTERM)
-		select {
-		case <-p.Done():
-		case <-time.After(killDelay):
-			p.Signal(unix.SIGKILL)
-		}
-	}
-	e, err := p.Wait()
-	return syscall.WaitStatus(e.Status), err
-}
-
-func isTextBusy(err error) bool { return unwrapExec(err) == syscall.ETXTBSY }

@@ -85,49 +85,83 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 // wait starts cmd and waits for it. The error is from starting it; a
 // status from the command itself is in the wait status.
 func (s *Shell) wait(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, error) {
-	if pid1Reaper != nil {
-		// PID 1 of a pid namespace (unshare -p): the reaper waits.
-		return s.waitReaped(ctx, cmd)
-	}
-	err := cmd.Start()
-	// A concurrently forked process may briefly hold a file open for
-	// writing that we are about to execute (go.dev/issue/22315).
-	for delay := time.Millisecond; errors.Is(err, syscall.ETXTBSY) && delay < 300*time.Millisecond; delay *= 2 {
-		time.Sleep(delay)
-		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
-			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr}
-		err = cmd.Start()
-	}
+	p, err := start(cmd)
 	if err != nil {
 		return 0, err
 	}
 	s.foreground.Add(1)
 	defer s.foreground.Add(-1)
-
-	done := make(chan struct{})
-	go func() {
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		// Cancelled from outside (a timeout, not Ctrl-C, which the
+		// terminal delivers itself): ask, then insist.
+		p.signal(unix.SIGTERM)
 		select {
-		case <-done:
-		case <-ctx.Done():
-			// Cancelled from outside (a timeout, not Ctrl-C, which the
-			// terminal delivers itself): ask, then insist.
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(killDelay):
-				cmd.Process.Kill()
-			}
+		case <-p.done:
+		case <-time.After(killDelay):
+			p.signal(unix.SIGKILL)
 		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		// Waiting failed (the child was reaped by someone else, or its
-		// output could not be copied): report it as the shell's error.
-		return 0, err
 	}
-	return cmd.ProcessState.Sys().(syscall.WaitStatus), nil
+	<-p.done
+	return p.status, p.err
+}
+
+// started is a command that runs, and what it ended with once done is
+// closed.
+type started struct {
+	signal func(unix.Signal) error
+	done   chan struct{}
+	status syscall.WaitStatus
+	err    error // waiting failed (reaped by someone else, output not copied)
+}
+
+// start starts cmd: through the reaper when the shell is PID 1 of a pid
+// namespace (nothing else may wait there), with os/exec otherwise. A
+// concurrently forked process may briefly hold the file open for writing
+// (ETXTBSY, go.dev/issue/22315): start tries again for a while.
+func start(cmd *exec.Cmd) (*started, error) {
+	for delay := time.Millisecond; ; delay *= 2 {
+		p, err := startOnce(cmd)
+		if !errors.Is(err, syscall.ETXTBSY) || delay >= 300*time.Millisecond {
+			return p, err
+		}
+		time.Sleep(delay)
+		// A failed Start has used up the command: make it anew.
+		cmd = &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr, SysProcAttr: cmd.SysProcAttr}
+	}
+}
+
+func startOnce(cmd *exec.Cmd) (*started, error) {
+	p := &started{done: make(chan struct{})}
+	if pid1Reaper != nil {
+		rp, err := pid1Reaper.Start(cmd)
+		if err != nil {
+			return nil, err
+		}
+		p.signal = rp.Signal
+		go func() {
+			e, err := rp.Wait()
+			p.status, p.err = syscall.WaitStatus(e.Status), err
+			close(p.done)
+		}()
+		return p, nil
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.signal = func(sg unix.Signal) error { return cmd.Process.Signal(sg) }
+	go func() {
+		var ee *exec.ExitError
+		if err := cmd.Wait(); err != nil && !errors.As(err, &ee) {
+			p.err = err
+		} else {
+			p.status = cmd.ProcessState.Sys().(syscall.WaitStatus)
+		}
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // lookCommand finds the file a command name runs, printing why not and
