@@ -720,7 +720,10 @@ func (l *Limiter) Holds(g *Group) bool {
 //
 // Background processes the shell started and left running keep its group
 // alive (rmdir of a populated cgroup fails with EBUSY): it is left to them,
-// still limited, and the error names them.
+// still limited, and the error names them; the shell stays in NAME.shell,
+// which it leaves empty when it exits, so that the next shell to make a
+// group beside it sweeps both once they are gone. Groups that copies of
+// this shell (unshare, enter) made and left when they exec'd are swept too.
 func (l *Limiter) Cleanup() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -728,13 +731,19 @@ func (l *Limiter) Cleanup() error {
 	for len(l.groups) > 0 {
 		errs = append(errs, l.remove(l.groups[0]))
 	}
+	// Groups made by copies of this shell (unshare, enter) that ended in
+	// exec are left behind by them: swept once this shell is done, as
+	// are the groups of shells that died without cleaning up.
+	defer l.sweep()
 	g := l.self
 	owned := g != nil && (len(g.created) > 0 || len(g.enabled) > 0)
 	removed := false
 	if owned {
 		if left := g.pids(); len(left) > 0 {
-			errs = append(errs, &Error{Op: "rmdir", Path: strings.Join(g.Dirs(), " "), Err: unix.EBUSY,
-				Note: fmt.Sprintf("left, still limited, to processes %v that the shell started in the background", left)})
+			// The shell stays in NAME.shell and exits: the empty leaf
+			// beside the group marks it for a later sweep, once its
+			// processes are gone.
+			return errors.Join(append(errs, fmt.Errorf("cgroup %s is left, still limiting processes %v that the shell started in the background; the next nsh to make a group beside it removes it once they are gone", g.Name, left))...)
 		} else if err := g.removeDirs(); err != nil {
 			errs = append(errs, err)
 		} else {
