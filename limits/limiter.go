@@ -523,6 +523,9 @@ func (l *Limiter) startIn(g *Group, cmd *exec.Cmd, plan *Plan) error {
 		stop = stop || hv.Version == 1
 	}
 	stop = stop || plan != nil && (len(plan.Rlimits) > 0 || plan.OOMScore != nil)
+	// Set either way: a command made anew after ETXTBSY keeps its
+	// SysProcAttr.
+	cmd.SysProcAttr.Ptrace = stop
 	if !stop {
 		err := cmd.Start()
 		place(0)
@@ -532,7 +535,6 @@ func (l *Limiter) startIn(g *Group, cmd *exec.Cmd, plan *Plan) error {
 	// release the stopped child.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cmd.SysProcAttr.Ptrace = true
 	if err := cmd.Start(); err != nil {
 		place(0)
 		return err
