@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nsh-project/nsh/limits"
 )
 
 var execBuiltin = Builtin{
@@ -61,11 +63,19 @@ func runExec(c *Call) int {
 		c.Errorf("chdir %s: %v", c.Dir, unwrapExec(err))
 		return c.execFailed(126)
 	}
-	err := unix.Exec(path, argv, env)
+	// The command goes where the shell's commands go: into its limits
+	// group, if it has one.
+	undo, err := limits.BeforeExec()
+	if err != nil {
+		c.Errorf("%v", err)
+		return c.execFailed(126)
+	}
+	err = unix.Exec(path, argv, env)
 	if errors.Is(err, syscall.ENOEXEC) {
 		// A script without "#!": nsh runs it, in this same process.
 		err = unix.Exec("/proc/self/exe", append([]string{"nsh", path}, c.Args[1:]...), env)
 	}
+	undo()
 	c.Errorf("execve %s: %v", path, err)
 	return c.execFailed(126)
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 	"mvdan.cc/sh/v3/interp"
 
+	"github.com/nsh-project/nsh/limits"
 	"github.com/nsh-project/nsh/sig"
 )
 
@@ -41,6 +42,7 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 		Stdout: hc.Stdout,
 		Stderr: hc.Stderr,
 	}
+	oom := limits.OOMSnapshot()
 	ws, err := s.wait(ctx, cmd)
 	switch {
 	case errors.Is(err, syscall.ENOEXEC):
@@ -70,6 +72,9 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 				// the line, as in bash.
 				s.interruptLine()
 			}
+		case sg == syscall.SIGKILL && limits.Explain(oom) != "":
+			// Killed by the kernel's OOM killer for a memory limit.
+			fmt.Fprintf(hc.Stderr, "nsh: %s: killed: %s\n", args[0], limits.Explain(oom))
 		case sg != syscall.SIGPIPE:
 			core := ""
 			if ws.CoreDump() {
@@ -136,8 +141,21 @@ func start(cmd *exec.Cmd) (*started, error) {
 func startOnce(cmd *exec.Cmd) (*started, error) {
 	p := &started{done: make(chan struct{})}
 	if pid1Reaper != nil {
+		// Into the shell's limits group, if it has one: created there
+		// on cgroup v2, moved there right after the start on v1 (the
+		// reaper owns every wait, so it cannot be stopped at execve).
+		place, err := limits.PrepareCommand(cmd)
+		if err != nil {
+			return nil, err
+		}
 		rp, err := pid1Reaper.Start(cmd)
 		if err != nil {
+			place(0)
+			return nil, err
+		}
+		if err := place(rp.Pid); err != nil {
+			rp.Signal(unix.SIGKILL)
+			rp.Wait()
 			return nil, err
 		}
 		p.signal = rp.Signal
@@ -148,7 +166,9 @@ func startOnce(cmd *exec.Cmd) (*started, error) {
 		}()
 		return p, nil
 	}
-	if err := cmd.Start(); err != nil {
+	// Into the shell's limits group, if it has one (limits.StartCommand
+	// is cmd.Start otherwise).
+	if err := limits.StartCommand(cmd); err != nil {
 		return nil, err
 	}
 	p.signal = func(sg unix.Signal) error { return cmd.Process.Signal(sg) }

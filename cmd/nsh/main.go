@@ -26,6 +26,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/nsh-project/nsh/builtins"
+	"github.com/nsh-project/nsh/limits"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -61,7 +62,16 @@ Exit status: that of the last command; 2 for a usage or syntax error
 
 func main() {
 	builtins.ReserveFds()
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// The cgroup filesystems are found before a script can pivot or
+	// chroot away from them; a copy made by unshare takes over the
+	// shell's limits group here (docs/limit.md).
+	limits.Shell()
+	status := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// The cgroups limit made go with the shell.
+	if err := limits.Cleanup(); err != nil {
+		fmt.Fprintf(os.Stderr, "nsh: limit: %v\n", err)
+	}
+	os.Exit(status)
 }
 
 // config is what the command line asks for.
