@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,7 @@ import (
 var imageBuiltin = Builtin{
 	Name: "image",
 	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [--no-compress] [DIR|HOST:GUEST]...
-image boot [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
+image boot [-i] [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
 image host [-n] DIR PROG...
 image unpack SRC DIR`,
 	Summary: "build an initramfs and boot it in a VM",
@@ -39,7 +40,9 @@ copies the serial console to standard output, and exits with the status
 of the guest's command, read from nsinit's "exited with status N" line.
 It fails when the guest panics, does not power off in time, or prints no
 status. --cmd replaces the initramfs's command (nsinit.cmd= on the kernel
-command line, split with shell quoting).
+command line, split with shell quoting). With -i, the terminal on standard
+input is typed on the console (raw; Ctrl-A x quits qemu) and there is no
+timeout unless one is given.
 
 image host copies the host programs PROG (looked up in $PATH when the name
 has no slash) into DIR at their own paths, with the shared libraries they
@@ -67,6 +70,7 @@ Acts on files only; image boot starts qemu as a child.`,
 		fs.String(0, "nsh", "FILE", "", "initramfs: the nsh to install as /bin/nsh")
 		fs.Bool(0, "no-compress", "initramfs: write the cpio archive without gzip (boots faster under TCG)")
 		fs.Bool('n', "dry-run", "initramfs, host: list the files instead of writing them")
+		fs.Bool('i', "interactive", "boot: type standard input on the guest's console")
 		fs.String(0, "append", "ARGS", "", "boot: more kernel command line")
 		fs.String(0, "timeout", "DURATION", "2m", "boot: power the VM off after DURATION")
 		fs.String(0, "kernel", "FILE", "", "boot: the kernel to boot")
@@ -77,7 +81,7 @@ Acts on files only; image boot starts qemu as a child.`,
 // imageOpts are the options each subcommand takes.
 var imageOpts = map[string][]string{
 	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "no-compress", "dry-run"},
-	"boot":      {"cmd", "append", "timeout", "kernel"},
+	"boot":      {"interactive", "cmd", "append", "timeout", "kernel"},
 	"host":      {"dry-run"},
 	"unpack":    {},
 }
@@ -189,7 +193,15 @@ func imageBoot(c *Call, args []string) int {
 	if err != nil || timeout <= 0 {
 		return c.Usagef("boot: --timeout %q: want a duration such as 90s", c.Opts.GetString("timeout"))
 	}
+	var stdin io.Reader
+	if c.Opts.GetBool("interactive") {
+		stdin = c.Stdin
+		if !c.Opts.Changed("timeout") {
+			timeout = 100 * 365 * 24 * time.Hour
+		}
+	}
 	r, err := images.Boot(c.Ctx, images.BootOptions{
+		Stdin:     stdin,
 		Initramfs: imagePath(c, args[0]),
 		Kernel:    imagePath(c, c.Opts.GetString("kernel")),
 		Cmd:       c.Opts.GetString("cmd"),

@@ -130,6 +130,10 @@ type BootOptions struct {
 	Timeout time.Duration
 	// Console, if set, gets a copy of the serial console as it comes.
 	Console io.Writer
+	// Stdin, if set, is typed on the serial console (a terminal is put in
+	// raw mode by qemu; Ctrl-A x quits). What comes before the guest opens
+	// its console is lost. Without it the guest reads nothing.
+	Stdin io.Reader
 }
 
 // Result is how a boot went, read from its serial console.
@@ -253,7 +257,7 @@ func Boot(ctx context.Context, o BootOptions) (*Result, error) {
 	out = &escapeFilter{w: out}
 	// exec.CommandContext kills this qemu, and only it, by its pid.
 	cmd := exec.CommandContext(ctx, QEMU, QEMUArgs(kernel, o.Initramfs, cmdline, o.Memory)...)
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, out, out
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
