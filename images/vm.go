@@ -247,14 +247,17 @@ func Boot(ctx context.Context, o BootOptions) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	// The firmware clears the screen and resets the terminal: its escape
-	// sequences are dropped from the log and from the copy.
+	// The firmware clears the screen and resets the terminal: escape
+	// sequences are dropped from the log, and from the copy unless someone
+	// types on the console (then the guest's line editor needs them).
 	var log bytes.Buffer
-	var out io.Writer = &log
-	if o.Console != nil {
-		out = io.MultiWriter(&log, o.Console)
+	var out io.Writer = &escapeFilter{w: &log}
+	switch {
+	case o.Console != nil && o.Stdin != nil:
+		out = io.MultiWriter(out, o.Console)
+	case o.Console != nil:
+		out = io.MultiWriter(out, &escapeFilter{w: o.Console})
 	}
-	out = &escapeFilter{w: out}
 	// exec.CommandContext kills this qemu, and only it, by its pid.
 	cmd := exec.CommandContext(ctx, QEMU, QEMUArgs(kernel, o.Initramfs, cmdline, o.Memory)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, out, out
