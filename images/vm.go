@@ -33,7 +33,9 @@ const (
 
 // statusLine is nsinit's report of its command's end in a VM (initd:
 // "nsinit: CMD exited with status N"), or the busybox init's ("init: ...").
-var statusLine = regexp.MustCompile(`(?m)^(?:nsinit|init): (.*) exited with status (\d+)\r?$`)
+// It need not start a line: the firmware's last output may still be there
+// ("Booting from ROM..\n.nsinit: ...").
+var statusLine = regexp.MustCompile(`(?m)(?:^|[^a-z])((?:nsinit|init): (.*) exited with status (\d+))\r?$`)
 
 // FindKernel returns the kernel to boot: $NSH_KERNEL if set, else the
 // newest /boot/vmlinuz-*cloud-amd64*.
@@ -289,8 +291,8 @@ func parseLog(log string) *Result {
 	r := &Result{Log: log, Status: -1}
 	if m := statusLine.FindAllStringSubmatch(log, -1); m != nil {
 		last := m[len(m)-1]
-		r.Cmd = last[1]
-		r.Status, _ = strconv.Atoi(last[2])
+		r.Cmd = last[2]
+		r.Status, _ = strconv.Atoi(last[3])
 	}
 	r.PoweredOff = strings.Contains(log, PowerDownLine)
 	r.Panicked = strings.Contains(log, PanicLine)
@@ -441,8 +443,8 @@ func recipeOutput(log string) string {
 		return ""
 	}
 	out := log[i+len(recipeMark)+1:]
-	if locs := statusLine.FindAllStringIndex(out, -1); locs != nil {
-		out = out[:locs[len(locs)-1][0]]
+	if locs := statusLine.FindAllStringSubmatchIndex(out, -1); locs != nil {
+		out = out[:locs[len(locs)-1][2]] // where the line's group starts
 	}
 	return out
 }

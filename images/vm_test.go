@@ -209,6 +209,13 @@ func TestParseLog(t *testing.T) {
 	if strings.Contains(r.Log, "\x1b") {
 		t.Errorf("escape left in %q", r.Log)
 	}
+	r = parseLog("Booting from ROM..\n.init: command exited with status 0\nreboot: Power down\n")
+	if r.Status != 0 || r.Cmd != "command" || r.Err() != nil {
+		t.Errorf("status line after firmware output: %+v", r)
+	}
+	if out := recipeOutput("x\n" + recipeMark + "\none\ntwo\nnsinit: /bin/nsh exited with status 0\n"); out != "one\ntwo\n" {
+		t.Errorf("recipe output %q", out)
+	}
 	r = parseLog("Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n")
 	if !r.Panicked || r.Err() == nil || r.Status != -1 {
 		t.Errorf("panic: %+v", r)
