@@ -158,7 +158,7 @@ func TestVMBusybox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Err(); err != nil || r.Status != 0 || !strings.Contains(r.Log, "\n1\n") {
+	if err := r.Err(); err != nil || r.Status != 0 || !strings.Contains(r.Log, "1\ninit: command exited") {
 		t.Errorf("busybox boot: status %d, %v:\n%s", r.Status, err, r.Log)
 	}
 
