@@ -14,7 +14,7 @@ import (
 
 var imageBuiltin = Builtin{
 	Name: "image",
-	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [--no-compress] [DIR|HOST:GUEST]...
+	Synopsis: `image initramfs -o OUT [--script FILE | --cmd CMD] [--module NAME]... [--kernel-release R] [--host PROG]... [--no-compress] [DIR|HOST:GUEST]...
 image boot [-i] [--cmd CMD] [--append ARGS] [--timeout DURATION] [--kernel FILE] INITRAMFS
 image host [-n] DIR PROG...
 image unpack SRC DIR`,
@@ -26,7 +26,8 @@ from the directory of the running nsh, or --nsinit and --nsh), the
 /dev/console and /dev/null nodes, the script FILE (or the command line CMD)
 as /etc/nsinit.nsh, which nsinit runs at boot, the kernel modules NAME
 with the modules they depend on (read from /lib/modules/R/modules.dep;
-listed in /etc/modules, which nsinit loads at boot), and the host trees:
+listed in /etc/modules, which nsinit loads at boot), the host programs PROG
+with their libraries (as image host copies them), and the host trees:
 DIR goes to the same path in the image, HOST:GUEST puts HOST at GUEST.
 The archive is reproducible: the same inputs give the same bytes (times
 are $SOURCE_DATE_EPOCH or 0, owners root). It needs no privilege.
@@ -66,6 +67,7 @@ Acts on files only; image boot starts qemu as a child.`,
 		fs.String(0, "cmd", "CMD", "", "the command to run at boot (initramfs: as /etc/nsinit.nsh; boot: as nsinit.cmd)")
 		fs.List(0, "module", "NAME", "initramfs: a kernel module to load at boot; repeatable")
 		fs.String(0, "kernel-release", "R", "", "initramfs: the kernel release whose modules to ship")
+		fs.List(0, "host", "PROG", "initramfs: a host program to add with its libraries; repeatable")
 		fs.String(0, "nsinit", "FILE", "", "initramfs: the nsinit to install as /init")
 		fs.String(0, "nsh", "FILE", "", "initramfs: the nsh to install as /bin/nsh")
 		fs.Bool(0, "no-compress", "initramfs: write the cpio archive without gzip (boots faster under TCG)")
@@ -80,7 +82,7 @@ Acts on files only; image boot starts qemu as a child.`,
 
 // imageOpts are the options each subcommand takes.
 var imageOpts = map[string][]string{
-	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "nsinit", "nsh", "no-compress", "dry-run"},
+	"initramfs": {"output", "script", "cmd", "module", "kernel-release", "host", "nsinit", "nsh", "no-compress", "dry-run"},
 	"boot":      {"interactive", "cmd", "append", "timeout", "kernel"},
 	"host":      {"dry-run"},
 	"unpack":    {},
@@ -142,6 +144,12 @@ func imageInitramfs(c *Call, args []string) int {
 		KernelRelease: o.GetString("kernel-release"),
 		MTime:         images.SourceDateEpoch(),
 		Uncompressed:  o.GetBool("no-compress"),
+	}
+	for _, prog := range o.GetList("host") {
+		if strings.Contains(prog, "/") {
+			prog = imagePath(c, prog)
+		}
+		ir.Programs = append(ir.Programs, prog)
 	}
 	for _, a := range args {
 		t, err := images.ParseTree(a)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 )
@@ -44,6 +45,10 @@ type Initramfs struct {
 	// ModulesRoot is where the host keeps its modules; "" means
 	// /lib/modules.
 	ModulesRoot string
+	// Programs are host programs copied at their own paths with the
+	// shared libraries they need ([Plan.AddPrograms]); a name without a
+	// slash is looked up in $PATH.
+	Programs []string
 	// Trees are host trees laid into the image, in order, after the rest.
 	Trees []Tree
 	// Files are more files, laid last (tests use them for a stand-in /init).
@@ -99,6 +104,11 @@ func (ir *Initramfs) Plan() (*Plan, error) {
 			rel = DefaultRelease()
 		}
 		if err := p.AddModules(root, rel, ir.Modules); err != nil {
+			return nil, err
+		}
+	}
+	if len(ir.Programs) > 0 {
+		if err := p.AddPrograms(ir.Programs, exec.LookPath); err != nil {
 			return nil, err
 		}
 	}

@@ -364,6 +364,9 @@ type RecipeOptions struct {
 	Tools Tools
 	// Modules are kernel modules to load before the recipe ("overlay").
 	Modules []string
+	// Programs are host programs to add with their libraries, such as
+	// "busybox" for the tools nsh lacks (`busybox sh -c ...`).
+	Programs []string
 	// Trees are host trees to add to the initramfs.
 	Trees []Tree
 	// Append is more kernel command line.
@@ -414,11 +417,12 @@ func RunRecipe(ctx context.Context, script string, o *RecipeOptions) (output str
 	}
 	defer os.RemoveAll(dir)
 	ir := &Initramfs{
-		Init:    tools.Nsinit,
-		Nsh:     tools.Nsh,
-		Cmd:     "echo '" + recipeMark + "'; " + script,
-		Modules: o.Modules,
-		Trees:   o.Trees,
+		Init:     tools.Nsinit,
+		Nsh:      tools.Nsh,
+		Cmd:      "echo '" + recipeMark + "'; " + script,
+		Modules:  o.Modules,
+		Programs: o.Programs,
+		Trees:    o.Trees,
 	}
 	img := filepath.Join(dir, "initramfs.cpio.gz")
 	if err := ir.WriteFile(img); err != nil {

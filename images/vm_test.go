@@ -70,7 +70,8 @@ while read -r a b; do [[ $a == nodev && $b == overlay ]] && echo overlay=yes; do
 while read -r src dst type rest; do echo "mount $dst $type"; done </proc/mounts
 while read -r name rest; do echo "module $name"; done </proc/modules
 echo "to stderr" >&2
-`, &RecipeOptions{Tools: tools, Modules: []string{"overlay", "bridge"}, Console: consoleLog(t)})
+/usr/bin/env A=from-env /usr/bin/printenv A
+`, &RecipeOptions{Tools: tools, Modules: []string{"overlay", "bridge"}, Programs: []string{"/usr/bin/env", "printenv"}, Console: consoleLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,7 @@ echo "to stderr" >&2
 	for _, want := range []string{"host=vmtest\n", "overlay=yes\n", "mount /proc proc\n", "mount /dev devtmpfs\n",
 		"mount /sys/fs/cgroup cgroup2\n", "to stderr\n",
 		// bridge needs stp, which needs llc: all three are loaded.
+		"from-env\n", // a dynamically linked host program, with its libraries
 		"module overlay\n", "module bridge\n", "module stp\n", "module llc\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
