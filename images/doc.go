@@ -26,8 +26,8 @@
 // cgroup.subtree_control; the recipe runs as root in the root cgroup, in
 // the initial namespaces, as a child of nsinit (PID 1). There is no
 // program in the VM but nsh and nsinit: use nsh's builtins, or add host
-// programs with their libraries ([Plan.AddPrograms], `image host`) as a
-// tree.
+// programs with their libraries with RecipeOptions.Programs
+// (Programs: []string{"busybox"}, then `busybox sh -c ...` in the recipe).
 //
 //	func TestLimitsV2(t *testing.T) {
 //		if err := images.Available(); err != nil {
