@@ -185,23 +185,24 @@ func tail(s string, n int) string {
 }
 
 // QEMUArgs returns qemu-system-x86_64's arguments for a boot: KVM when
-// /dev/kvm can be opened, else TCG; one CPU (two are no faster under TCG);
+// /dev/kvm can be opened (with TCG as the fallback), else TCG; one CPU (two are no faster under TCG);
 // no network card (its option ROM costs half a second); the serial console
 // on standard output; no reboot, so that a reboot or a panic ends qemu.
 func QEMUArgs(kernel, initramfs, cmdline string, memory int) []string {
-	accel := "tcg"
+	accel := []string{"-accel", "tcg"}
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
 		f.Close()
-		accel = "kvm"
+		// qemu tries the accelerators in order: TCG if KVM fails to start.
+		accel = []string{"-accel", "kvm", "-accel", "tcg"}
 	}
 	if memory == 0 {
 		memory = 512
 	}
-	return []string{
-		"-accel", accel, "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(memory),
+	return append(accel,
+		"-cpu", "max", "-smp", "1", "-m", strconv.Itoa(memory),
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
-	}
+	)
 }
 
 // CmdParam returns the kernel command line parameter nsinit.cmd="CMD".
