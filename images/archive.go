@@ -239,6 +239,7 @@ type lazyFile struct {
 	f    *os.File
 }
 
+// ReadAt opens the file at the first read.
 func (l *lazyFile) ReadAt(b []byte, off int64) (int, error) {
 	if l.f == nil {
 		f, err := os.Open(l.path)
@@ -250,6 +251,7 @@ func (l *lazyFile) ReadAt(b []byte, off int64) (int, error) {
 	return l.f.ReadAt(b, off)
 }
 
+// Close closes the file if it was opened.
 func (l *lazyFile) Close() error {
 	if l.f == nil {
 		return nil

@@ -26,6 +26,7 @@ type LibError struct {
 	Dirs   []string
 }
 
+// Error says which object needs which library, and where it was looked for.
 func (e *LibError) Error() string {
 	return fmt.Sprintf("%s: needs %s, not found in %s", e.Needer, e.Lib, strings.Join(e.Dirs, ":"))
 }

@@ -202,6 +202,7 @@ type StaticError struct {
 	Interp string // its ELF interpreter
 }
 
+// Error names the program and its interpreter.
 func (e *StaticError) Error() string {
 	return fmt.Sprintf("%s: dynamically linked (interpreter %s); an initramfs has no libraries", e.Path, e.Interp)
 }

@@ -35,10 +35,12 @@ type ModuleError struct {
 	Err  error
 }
 
+// Error names the module, the cause and the release directory.
 func (e *ModuleError) Error() string {
 	return fmt.Sprintf("module %s: %v (in %s)", e.Name, e.Err, e.Dir)
 }
 
+// Unwrap returns the cause.
 func (e *ModuleError) Unwrap() error { return e.Err }
 
 // Hint says where to look when a module is not found.

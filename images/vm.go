@@ -460,7 +460,9 @@ type BootError struct {
 	Err    error
 }
 
+// Error says how the boot went wrong, with the console's tail.
 func (e *BootError) Error() string { return e.Err.Error() }
+// Unwrap returns the cause.
 func (e *BootError) Unwrap() error { return e.Err }
 
 // escapeFilter drops terminal escape sequences (ESC c, ESC [ ... final) from
@@ -470,6 +472,7 @@ type escapeFilter struct {
 	state int // 0 text, 1 after ESC, 2 in a CSI sequence
 }
 
+// Write passes b on without its escape sequences.
 func (f *escapeFilter) Write(b []byte) (int, error) {
 	out := make([]byte, 0, len(b))
 	for _, c := range b {
