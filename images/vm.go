@@ -462,6 +462,7 @@ type BootError struct {
 
 // Error says how the boot went wrong, with the console's tail.
 func (e *BootError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *BootError) Unwrap() error { return e.Err }
 
