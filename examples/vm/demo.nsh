@@ -16,13 +16,14 @@ echo "written into the union" > /srv/union/new
 echo "union: $(< /srv/union/hello); $(< /srv/union/new)"
 [[ -e /srv/rw/new && ! -e /srv/base/new ]] && echo "the new file went to /srv/rw"
 
-# Limits: cgroup v2 memory and pids limits and an rlimit, for this shell and
-# what it starts.
+# Limits: cgroup v2 memory and pids limits and an rlimit, for the commands
+# this shell starts from now on.
 echo "limits:"
 limit memory=64M pids=32 nofile=256
 limit | while read -r l; do
-	case $l in cgroup=* | memory=* | memory.current=* | pids=* | pids.current=* | nofile=*) echo "  $l" ;; esac
+	case $l in cgroup=* | memory=* | pids=* | nofile=*) echo "  $l" ;; esac
 done
+/bin/nsh -c 'echo "  a command runs in $(< /proc/self/cgroup), with nofile=$(ulimit -n)"'
 
 echo "mounts:"
 while read -r src dst type rest; do echo "  $dst $type"; done </proc/self/mounts
