@@ -134,7 +134,7 @@ func TestVMDemo(t *testing.T) {
 		t.Fatalf("demo: status %d:\n%s", status, out)
 	}
 	for _, want := range []string{"hostname: demo\n", "union: from the base layer; written into the union\n",
-		"the new file went to /srv/rw\n", "  memory=64M\n", "/run, with nofile=256\n", "  /srv/union overlay\n", "== demo done\n"} {
+		"the new file went to /srv/rw\n", "  memory=64M\n", "a command runs in 0::/nsh-", "with nofile=256\n", "  /srv/union overlay\n", "== demo done\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
