@@ -73,10 +73,10 @@ func placeholder(fd int) error {
 	if err != nil {
 		return &os.PathError{Op: "open", Path: "/dev/null", Err: err}
 	}
-	defer unix.Close(null)
 	if null == fd {
-		return nil
+		return nil // the lowest free descriptor was fd itself
 	}
+	defer unix.Close(null)
 	if err := unix.Dup3(null, fd, unix.O_CLOEXEC); err != nil {
 		return os.NewSyscallError("dup3", err)
 	}

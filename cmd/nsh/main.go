@@ -10,6 +10,14 @@
 //	nsh [OPTIONS]                        interactive, on a terminal
 //
 // See docs/nsh.md and `nsh --help`.
+//
+// The Go runtime would keep its cgroup CPU-limit files open on the lowest
+// free descriptors (3 and 4) to follow the limit; descriptors 3 to 9 are
+// the script's (exec 3>file), so nsh sets GOMAXPROCS from the CPU count and
+// lets the runtime open nothing.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -247,3 +247,24 @@ echo not reached`
 		t.Errorf("output %q, want PID 1 and no zombie", got)
 	}
 }
+
+// TestReservedFds checks, on the real binary, that descriptors 3 to 9 are
+// the script's from the start: held on /dev/null, not taken by the Go
+// runtime (which, unless told otherwise, keeps cgroup files open there).
+func TestReservedFds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "nsh")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.CommandContext(ctx, bin, "-c", `for fd in 3 4 5 6 7 8 9; do readlink /proc/$$/fd/$fd; done`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("/dev/null\n", 7); string(out) != want {
+		t.Fatalf("descriptors 3 to 9 of nsh:\n%s\nwant /dev/null for each", out)
+	}
+}
