@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nsh-project/nsh/initd"
+	"github.com/nsh-project/nsh/limits"
 )
 
 // How `unshare`, `rfork` and `enter` work in a multithreaded Go process
@@ -257,6 +258,9 @@ func runCopy(c *Call, spec *copySpec) (int, error) {
 }
 
 func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) {
+	// The copy may make limit groups that outlive it (it may end in exec):
+	// the shell looks for them when it ends.
+	limits.CopyStarted()
 	exe, err := sealedExe()
 	if err != nil {
 		return 0, false, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -735,9 +736,13 @@ func (l *Limiter) Cleanup() error {
 	}
 	// Groups made by copies of this shell (unshare, enter) that ended in
 	// exec are left behind by them: swept once this shell is done, as
-	// are the groups of shells that died without cleaning up.
-	defer l.sweep()
+	// are the groups of shells that died without cleaning up. A shell
+	// that made no group and started no copy has nothing to sweep (and
+	// every nsh ends through here: no directory reads for nothing).
 	g := l.self
+	if g != nil || l.seq > 0 || copyStarted.Load() {
+		defer l.sweep()
+	}
 	owned := g != nil && (len(g.created) > 0 || len(g.enabled) > 0)
 	removed := false
 	if owned {
@@ -788,6 +793,14 @@ func Cleanup() error {
 	}
 	return shell.Cleanup()
 }
+
+// copyStarted records that this shell started a copy of itself (unshare,
+// rfork, enter), which may make groups that Cleanup sweeps.
+var copyStarted atomic.Bool
+
+// CopyStarted tells the limits that the shell starts a copy of itself, so
+// that Cleanup looks for the groups the copy may leave behind.
+func CopyStarted() { copyStarted.Store(true) }
 
 // OOMSnapshot snapshots the OOM-kill counters of the shell's memory cgroup
 // and its ancestors, and the system's. The shell takes one before it
