@@ -20,7 +20,6 @@ package main
 
 import (
 	"bytes"
-	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -294,7 +293,7 @@ func (e *env) header() {
 			continue
 		}
 		note := ""
-		if dyn, err := dynamic(path); err == nil && dyn {
+		if static, err := bbroot.IsStatic(path); err == nil && !static {
 			note = " (dynamically linked: not as make builds it; use make build or -build)"
 		}
 		e.printf("%s: bin/%s %s%s\n", name, name, version(path, "--version"), note)
@@ -308,21 +307,6 @@ func (e *env) header() {
 		}
 		e.printf("  %-18s %s (%s %s)\n", p, path, peerPackage[p], debVersion(peerPackage[p]))
 	}
-}
-
-// dynamic reports whether the ELF file at path has a program interpreter.
-func dynamic(path string) (bool, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 func kernel() string {

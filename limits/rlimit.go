@@ -30,20 +30,9 @@ func GetRlimit(pid int, key string) (soft, hard uint64, err error) {
 // through the syscall package, which then stops handing children the soft
 // nofile limit the Go runtime saved at start.
 func setRlimit(j *journal, pid int, s Setting) error {
-	var old unix.Rlimit
-	if err := unix.Prlimit(pid, s.Resource, nil, &old); err != nil {
-		return &Error{Op: "prlimit", Path: s.Key, Err: err}
-	}
-	nl := old
-	if s.SetN {
-		nl.Cur = s.N
-	}
-	if s.SetM {
-		nl.Max = s.M
-	}
-	if nl.Cur > nl.Max {
-		return &UnavailableError{Key: s.Key, Value: s.Value,
-			Reason: fmt.Sprintf("soft limit above the hard limit (%s)", formatRlimit(nl.Max))}
+	old, nl, err := newRlimit(pid, s)
+	if err != nil {
+		return err
 	}
 	if err := unix.Prlimit(pid, s.Resource, &nl, nil); err != nil {
 		e := &Error{Op: "prlimit", Path: s.String(), Err: err}
@@ -89,20 +78,9 @@ func checkRlimits(pid int, settings []Setting) error {
 		if s.Kind != Rlimit {
 			continue
 		}
-		var old unix.Rlimit
-		if err := unix.Prlimit(pid, s.Resource, nil, &old); err != nil {
-			return &Error{Op: "prlimit", Path: s.Key, Err: err}
-		}
-		nl := old
-		if s.SetN {
-			nl.Cur = s.N
-		}
-		if s.SetM {
-			nl.Max = s.M
-		}
-		if nl.Cur > nl.Max {
-			return &UnavailableError{Key: s.Key, Value: s.Value,
-				Reason: fmt.Sprintf("soft limit above the hard limit (%s)", formatRlimit(nl.Max))}
+		old, nl, err := newRlimit(pid, s)
+		if err != nil {
+			return err
 		}
 		if nl.Max > old.Max && !canRaise {
 			return &Error{Op: "prlimit", Path: s.String(), Err: unix.EPERM,
@@ -110,6 +88,26 @@ func checkRlimits(pid int, settings []Setting) error {
 		}
 	}
 	return nil
+}
+
+// newRlimit reads the rlimit s sets for process pid and returns it with
+// what s makes of it, refusing a soft limit above the hard one.
+func newRlimit(pid int, s Setting) (old, nl unix.Rlimit, err error) {
+	if err := unix.Prlimit(pid, s.Resource, nil, &old); err != nil {
+		return old, nl, &Error{Op: "prlimit", Path: s.Key, Err: err}
+	}
+	nl = old
+	if s.SetN {
+		nl.Cur = s.N
+	}
+	if s.SetM {
+		nl.Max = s.M
+	}
+	if nl.Cur > nl.Max {
+		return old, nl, &UnavailableError{Key: s.Key, Value: s.Value,
+			Reason: fmt.Sprintf("soft limit above the hard limit (%s)", formatRlimit(nl.Max))}
+	}
+	return old, nl, nil
 }
 
 func hasCapSysResource() bool {

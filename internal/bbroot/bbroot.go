@@ -35,7 +35,7 @@ func Busybox() (string, error) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		static, err := isStatic(p)
+		static, err := IsStatic(p)
 		if err != nil {
 			tried = append(tried, fmt.Sprintf("%s: %v", p, err))
 			continue
@@ -53,8 +53,8 @@ func Busybox() (string, error) {
 	return "", errors.New(msg)
 }
 
-// isStatic reports whether the ELF file at path has no program interpreter.
-func isStatic(path string) (bool, error) {
+// IsStatic reports whether the ELF file at path has no program interpreter.
+func IsStatic(path string) (bool, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return false, err
@@ -154,7 +154,7 @@ func Check(dir string) error {
 			return fmt.Errorf("%s links to %s, not /bin/busybox", l, target)
 		}
 	}
-	static, err := isStatic(filepath.Join(dir, "bin", "busybox"))
+	static, err := IsStatic(filepath.Join(dir, "bin", "busybox"))
 	if err != nil {
 		return err
 	}
