@@ -351,7 +351,7 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 
 	// A copy in a session of its own (rfork s) gets no signal from the
 	// terminal: the original forwards those too.
-	stop := forwardSignals(proc, c.Shell.Interactive && !attr.Setsid)
+	stop := forwardSignals(proc, inForeground(c.Shell.Interactive) && !attr.Setsid)
 	waited := make(chan struct{})
 	if !c.Shell.Interactive {
 		// Cancelled from outside (a caller's timeout): ask, then insist,
@@ -371,7 +371,11 @@ func runCopyLocked(c *Call, spec *copySpec) (status int, dirty bool, err error) 
 			}
 		}()
 	}
+	// The copy is the shell's foreground command: a Ctrl-C reaches it
+	// from the terminal, and it decides what the interrupt ends.
+	c.Shell.beginForeground()
 	ws, err := proc.Wait()
+	c.Shell.endForeground()
 	close(waited)
 	stop()
 	if err != nil {
@@ -455,16 +459,28 @@ func (e *hintError) Unwrap() error { return e.err }
 // Hint returns the hint.
 func (e *hintError) Hint() string { return e.hint }
 
+// inForeground reports whether the shell is in the foreground process
+// group of the terminal on its standard input, so that what the terminal
+// sends (Ctrl-C) reaches a copy in the same group by itself.
+func inForeground(interactive bool) bool {
+	if interactive {
+		return true
+	}
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
 // forwarded are the signals the original passes on to the copy. Signals a
 // terminal sends to the whole foreground process group (INT, QUIT, WINCH,
-// TSTP) reach the copy directly; they are forwarded only when the shell is
-// not interactive, where a `kill -INT` aimed at the original must reach the
-// copy too. SIGCHLD, SIGURG (the Go runtime's), SIGPIPE and the stop
+// TSTP) reach a copy in that group directly, and are not forwarded then
+// (twice, a Ctrl-C the copy's command took would end the copy's script);
+// otherwise, as for a script without a terminal, a `kill -INT` aimed at
+// the original must reach the copy too. SIGCHLD, SIGURG (the Go runtime's), SIGPIPE and the stop
 // signals are not forwarded.
-func forwarded(interactive bool) []os.Signal {
+func forwarded(foreground bool) []os.Signal {
 	s := []os.Signal{unix.SIGHUP, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
 		unix.SIGALRM, unix.SIGPWR, unix.SIGVTALRM, unix.SIGPROF, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGIO}
-	if !interactive {
+	if !foreground {
 		s = append(s, unix.SIGINT, unix.SIGQUIT)
 	}
 	return s
@@ -472,9 +488,9 @@ func forwarded(interactive bool) []os.Signal {
 
 // forwardSignals passes the signals this process receives to p until stop
 // is called.
-func forwardSignals(p copyProc, interactive bool) (stop func()) {
+func forwardSignals(p copyProc, foreground bool) (stop func()) {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, forwarded(interactive)...)
+	signal.Notify(ch, forwarded(foreground)...)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -16,9 +16,10 @@ var pid1Reaper *initd.Reaper
 
 // BecomeInit makes a shell that is PID 1 of its pid namespace behave as
 // one: every process that ends there, orphans included, is reaped by the
-// reaper nsinit uses, and SIGTERM, SIGINT, SIGHUP and SIGQUIT end the shell
-// with 128+N (an interactive shell handles INT, TERM and QUIT itself and
-// ends on HUP only) instead of the Go runtime's exit status 2. It does
+// reaper nsinit uses, and SIGTERM and SIGHUP end the shell with 128+N (an
+// interactive shell handles TERM itself and ends on HUP only) instead of
+// the Go runtime's exit status 2; SIGINT and SIGQUIT are handled by cmd/nsh
+// as in every shell (Shell.Interrupt). It does
 // nothing in a process that is not PID 1. Copies made by `unshare -p` call
 // it; cmd/nsh may call it for an nsh started as PID 1 (a container's
 // entrypoint).

@@ -118,13 +118,14 @@ func setPdeathsig(plan *os.File, s unix.Signal) error {
 // catchInitSignals handles the signals that end a shell: as PID 1 of a pid
 // namespace, a Go program that does not catch SIGTERM, SIGINT, SIGHUP or
 // SIGQUIT exits with status 2 instead of dying of them (the kernel ignores
-// the default action for init). The copy ends with 128+N, as if killed; the
-// kernel then kills the rest of the namespace. An interactive session
-// handles INT, TERM and QUIT itself and ends on HUP only.
+// the default action for init). The copy ends with 128+N on SIGHUP and (not
+// interactive) SIGTERM, as if killed; the kernel then kills the rest of the
+// namespace. SIGINT and SIGQUIT are cmd/nsh's, for every shell: they stop
+// the line unless a command in the foreground takes them (Shell.Interrupt).
 func catchInitSignals(interactive bool) {
 	sigs := []os.Signal{unix.SIGHUP}
 	if !interactive {
-		sigs = append(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT)
+		sigs = append(sigs, unix.SIGTERM)
 	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sigs...)

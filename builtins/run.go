@@ -67,9 +67,10 @@ func (s *Shell) runCommand(ctx context.Context, args []string) error {
 		sg := ws.Signal()
 		switch {
 		case sg == syscall.SIGINT:
-			if s.Interactive {
+			if s.Interactive || s.sawInterrupt() {
 				// The command died of the Ctrl-C: so does the rest of
-				// the line, as in bash.
+				// the line (a script ends), as in bash. Killed by a
+				// SIGINT aimed at it alone, it is just a status.
 				s.interruptLine()
 			}
 		case sg == syscall.SIGKILL && limits.Explain(oom) != "":
@@ -94,8 +95,8 @@ func (s *Shell) wait(ctx context.Context, cmd *exec.Cmd) (syscall.WaitStatus, er
 	if err != nil {
 		return 0, err
 	}
-	s.foreground.Add(1)
-	defer s.foreground.Add(-1)
+	s.beginForeground()
+	defer s.endForeground()
 	select {
 	case <-p.done:
 	case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
@@ -53,6 +54,11 @@ type Shell struct {
 	// foreground counts the external commands running in the foreground;
 	// while one runs, a SIGINT is the command's to handle.
 	foreground atomic.Int32
+	// interrupted records a SIGINT received while a command ran, and
+	// interrupts carries it to sawInterrupt.
+	interrupted   atomic.Bool
+	interrupts    chan struct{}
+	foregroundEnd atomic.Int64 // when the last foreground command ended
 
 	mu         sync.Mutex
 	cancelLine context.CancelFunc // interrupts the line being run
@@ -77,7 +83,7 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Stat
 
 // New returns a shell with nsh's builtins and exec handler.
 func New(o Options) (*Shell, error) {
-	s := &Shell{Interactive: o.Interactive, stderr: o.Stderr}
+	s := &Shell{Interactive: o.Interactive, stderr: o.Stderr, interrupts: make(chan struct{}, 1)}
 	if s.stderr == nil {
 		s.stderr = io.Discard
 	}
@@ -154,15 +160,61 @@ func (s *Shell) Run(ctx context.Context, prog *syntax.File) (status int, exit bo
 	}
 }
 
-// Interrupt stops the line being run, as Ctrl-C does in an interactive
-// shell. While an external command runs in the foreground, the terminal has
-// sent the interrupt to it as well: the line then stops only if the command
-// dies of it (as bash does), which the exec handler sees.
+// Interrupt stops the line being run, as Ctrl-C does: cmd/nsh calls it on
+// SIGINT and SIGQUIT. While an external command (or a copy made by unshare)
+// runs in the foreground, the terminal has sent the interrupt to it as well:
+// the shell waits, and stops only if the command dies of it, as bash does
+// ("wait and cooperative exit"); the exec handler sees that. A command that
+// handles Ctrl-C itself, such as a shell started by a script, keeps the
+// script alive.
 func (s *Shell) Interrupt() {
-	if s.foreground.Load() > 0 {
+	// The signal reaches the shell through a goroutine, possibly after
+	// the command that got it too has ended: a Ctrl-C just after a
+	// command counts as the command's.
+	if s.foreground.Load() > 0 || time.Since(time.Unix(0, s.foregroundEnd.Load())) < interruptSlack {
+		s.interrupted.Store(true)
+		select {
+		case s.interrupts <- struct{}{}:
+		default:
+		}
 		return
 	}
 	s.interruptLine()
+}
+
+// interruptSlack is how late the shell may learn of the Ctrl-C that a
+// command it ran died of: the terminal signals both at once, but the shell
+// hears of it through the Go runtime's signal goroutine.
+const interruptSlack = 50 * time.Millisecond
+
+// beginForeground marks a command (or a copy) running in the foreground.
+func (s *Shell) beginForeground() {
+	s.interrupted.Store(false)
+	select {
+	case <-s.interrupts:
+	default:
+	}
+	s.foreground.Add(1)
+}
+
+// endForeground marks the end of a command begun with beginForeground.
+func (s *Shell) endForeground() {
+	s.foregroundEnd.Store(time.Now().UnixNano())
+	s.foreground.Add(-1)
+}
+
+// sawInterrupt reports whether the shell got a Ctrl-C while the command
+// that just ended ran, waiting briefly for the signal to arrive.
+func (s *Shell) sawInterrupt() bool {
+	if s.interrupted.Load() {
+		return true
+	}
+	select {
+	case <-s.interrupts:
+		return true
+	case <-time.After(interruptSlack):
+		return s.interrupted.Load()
+	}
 }
 
 func (s *Shell) interruptLine() {

@@ -57,6 +57,9 @@ func interact(sh *builtins.Shell, stdin *os.File, stdout, stderr io.Writer, noex
 		f.Close()
 	}
 
+	// The runner publishes its variables (PS1 from the environment among
+	// them) when it has run something: run nothing once.
+	sh.Run(context.Background(), &syntax.File{})
 	status := 0
 	defer func() { sh.RunExitTrap(context.Background()) }()
 	parser := syntax.NewParser()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,6 +249,38 @@ func TestInteractive(t *testing.T) {
 	}
 }
 
+// TestPromptFromEnvironment checks that $PS1 from the environment is the
+// first prompt, not only the ones after a command ran.
+func TestPromptFromEnvironment(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := nshCmd(ctx)
+	state := t.TempDir()
+	cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+state, "TERM=xterm", "PS1=box \\$ ")
+	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &session{t: t, cmd: cmd, ptm: ptm, done: make(chan struct{})}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ptm.Read(b)
+			tm.mu.Lock()
+			tm.buf = append(tm.buf, b[:n]...)
+			tm.mu.Unlock()
+			if err != nil {
+				close(tm.done)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); ptm.Close() })
+	tm.expect(`^box [#$] `)
+	tm.send("exit\r")
+	tm.wait()
+}
+
 // TestNoTerminalNoEscapes checks that nsh writes no terminal escape codes
 // when its input is not a terminal, even if its output is one.
 func TestNoTerminalNoEscapes(t *testing.T) {
@@ -278,4 +311,99 @@ func TestNoTerminalNoEscapes(t *testing.T) {
 	if string(out) != "plain\r\n" {
 		t.Fatalf("output %q, want only %q", out, "plain\r\n")
 	}
+}
+
+// startOnPty starts nsh with args on a new pseudo-terminal.
+func startOnPty(t *testing.T, ctx context.Context, args ...string) *session {
+	t.Helper()
+	cmd := nshCmd(ctx, args...)
+	cmd.Env = append(cmd.Env, "TERM=xterm")
+	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &session{t: t, cmd: cmd, ptm: ptm, done: make(chan struct{})}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ptm.Read(b)
+			tm.mu.Lock()
+			tm.buf = append(tm.buf, b[:n]...)
+			tm.mu.Unlock()
+			if err != nil {
+				close(tm.done)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); ptm.Close() })
+	return tm
+}
+
+// TestScriptCtrlC checks what Ctrl-C does to a script, as bash does: a
+// command that dies of it ends the script (which then dies of SIGINT); a
+// command that handles it, such as a shell the script started, keeps the
+// script going. The same holds across unshare's copy.
+func TestScriptCtrlC(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	handles := `sh -c 'trap "echo child-caught" INT; echo ready; sleep 20 & wait'; echo script-goes-on`
+
+	tests := []struct {
+		name   string
+		script string
+		want   string
+		status int // -1: killed by SIGINT
+		root   bool
+	}{
+		{"command dies", "echo ready; sleep 20; echo not-reached", `^$`, -1, false},
+		{"command handles it", handles, `child-caught\r\nscript-goes-on\r\n$`, 0, false},
+		{"across unshare", "unshare -m\n" + handles, `child-caught\r\nscript-goes-on\r\n$`, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && os.Geteuid() != 0 {
+				t.Skip("needs root for unshare -m")
+			}
+			tm := startOnPty(t, ctx, "-c", tt.script)
+			tm.expect(`ready\r\n`)
+			// Wait until the command that should get the Ctrl-C runs.
+			deadline := time.Now().Add(10 * time.Second)
+			for !hasDescendant(tm.cmd.Process.Pid, "sleep") {
+				if time.Now().After(deadline) {
+					t.Fatal("sleep did not start")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			tm.send("\x03")
+			err := tm.cmd.Wait()
+			<-tm.done
+			out := strings.ReplaceAll(string(tm.buf[tm.seen:]), "^C", "")
+			if !regexp.MustCompile(tt.want).MatchString(out) || strings.Contains(out, "not-reached") {
+				t.Errorf("output after Ctrl-C %q, want %q", out, tt.want)
+			}
+			ws := tm.cmd.ProcessState.Sys().(syscall.WaitStatus)
+			switch {
+			case tt.status == -1 && !(ws.Signaled() && ws.Signal() == syscall.SIGINT):
+				t.Errorf("nsh ended with %v, want killed by SIGINT", err)
+			case tt.status >= 0 && (ws.Signaled() || ws.ExitStatus() != tt.status):
+				t.Errorf("nsh ended with %v, want status %d", err, tt.status)
+			}
+		})
+	}
+}
+
+// hasDescendant reports whether a process named comm descends from pid.
+func hasDescendant(pid int, comm string) bool {
+	for _, kid := range childPids(pid) {
+		b, _ := os.ReadFile("/proc/" + kid + "/comm")
+		if strings.TrimSpace(string(b)) == comm {
+			return true
+		}
+		n, _ := strconv.Atoi(kid)
+		if hasDescendant(n, comm) {
+			return true
+		}
+	}
+	return false
 }

@@ -27,7 +27,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -234,7 +237,35 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if interactive {
 		return interact(sh, stdin, stdout, stderr, cfg.noexec)
 	}
-	status, _ = sh.Run(context.Background(), prog)
+	return runScript(sh, prog)
+}
+
+// runScript runs a script. Ctrl-C (SIGINT or SIGQUIT from the terminal)
+// stops it at once when only builtins run; while a command runs, the
+// command gets it too and the script ends only if the command dies of it,
+// as bash does: a shell that a script starts keeps the script alive. A
+// script stopped that way dies of the signal itself, so that whoever
+// started it knows.
+func runScript(sh *builtins.Shell, prog *syntax.File) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGQUIT)
+	var last atomic.Value
+	go func() {
+		for sg := range sigs {
+			last.Store(sg)
+			sh.Interrupt()
+		}
+	}()
+	status, _ := sh.Run(context.Background(), prog)
+	signal.Stop(sigs)
+	if sg, ok := last.Load().(os.Signal); ok && status == 130 {
+		// Raised on this very thread, the signal is handled before
+		// tgkill returns: the runtime, with no handler left, dies of it.
+		// (PID 1 ignores it and returns 130.)
+		signal.Reset(sg)
+		runtime.LockOSThread()
+		unix.Tgkill(os.Getpid(), unix.Gettid(), sg.(unix.Signal))
+	}
 	return status
 }
 
@@ -244,8 +275,11 @@ func resume(rs *builtins.Resumed, status int, stdin *os.File, stdout, stderr io.
 	if rs == nil {
 		return status
 	}
+	if !rs.Interactive {
+		return runScript(rs.Shell, rs.Prog)
+	}
 	status, exit := rs.Shell.Run(context.Background(), rs.Prog)
-	if exit || !rs.Interactive {
+	if exit {
 		return status
 	}
 	return interact(rs.Shell, stdin, stdout, stderr, false)
