@@ -30,6 +30,16 @@ type Resumed struct {
 	Interactive bool
 }
 
+// A copy is executed through /proc/self/fd/N: it would be called "N" in ps
+// and /proc/PID/comm. PR_SET_NAME names the calling thread only, and only
+// during package initialisation is the main goroutine sure to run on the
+// main thread, whose name ps shows.
+func init() {
+	if _, isCopy := os.LookupEnv(copyEnv); isCopy {
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("nsh\x00")[0])), 0, 0, 0)
+	}
+}
+
 // Resume finishes starting a copy of nsh. It reports ok false in a process
 // that is not a copy, which goes on as usual. In a copy it reads the plan
 // from the original, sets up the new namespaces, and either executes the
@@ -46,9 +56,6 @@ func Resume(stdin *os.File, stdout, stderr io.Writer) (rs *Resumed, status int, 
 	// A copy made by enter starts in the original's /proc/PID/fd (see
 	// copySpec.viaFdDir): leave it before anything else.
 	unix.Chdir("/")
-	// Executed through /proc/self/fd/N, the copy would be called "N" in
-	// ps and /proc/PID/comm.
-	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("nsh\x00")[0])), 0, 0, 0)
 	fail := func(name string, format string, args ...any) (*Resumed, int, bool) {
 		fmt.Fprintf(stderr, "%s: %s\n", name, fmt.Sprintf(format, args...))
 		return nil, 1, true
