@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,15 +34,17 @@ type session struct {
 func startTerm(t *testing.T, ctx context.Context, state string) *session {
 	t.Helper()
 	cmd := nshCmd(ctx)
-	cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+state, "TERM=xterm", "PS1=", "HOME="+state)
-	// An empty PS1 would give an empty prompt: drop it so the default is used.
-	env := cmd.Env[:0]
-	for _, kv := range cmd.Env {
-		if kv != "PS1=" {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = env
+	// The default prompt is wanted: drop a PS1 the test inherited.
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "PS1=") })
+	cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+state, "HOME="+state)
+	return startPty(t, cmd)
+}
+
+// startPty starts cmd on a new pseudo-terminal of 40x120 with TERM=xterm,
+// and reads what it writes into the session's buffer.
+func startPty(t *testing.T, cmd *exec.Cmd) *session {
+	t.Helper()
+	cmd.Env = append(cmd.Env, "TERM=xterm")
 	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatalf("starting nsh on a pty: %v", err)
@@ -255,27 +258,8 @@ func TestPromptFromEnvironment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := nshCmd(ctx)
-	state := t.TempDir()
-	cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+state, "TERM=xterm", "PS1=box \\$ ")
-	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := &session{t: t, cmd: cmd, ptm: ptm, done: make(chan struct{})}
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(b)
-			tm.mu.Lock()
-			tm.buf = append(tm.buf, b[:n]...)
-			tm.mu.Unlock()
-			if err != nil {
-				close(tm.done)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); ptm.Close() })
+	cmd.Env = append(cmd.Env, "XDG_STATE_HOME="+t.TempDir(), "PS1=box \\$ ")
+	tm := startPty(t, cmd)
 	tm.expect(`^box [#$] `)
 	tm.send("exit\r")
 	tm.wait()
@@ -313,33 +297,6 @@ func TestNoTerminalNoEscapes(t *testing.T) {
 	}
 }
 
-// startOnPty starts nsh with args on a new pseudo-terminal.
-func startOnPty(t *testing.T, ctx context.Context, args ...string) *session {
-	t.Helper()
-	cmd := nshCmd(ctx, args...)
-	cmd.Env = append(cmd.Env, "TERM=xterm")
-	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := &session{t: t, cmd: cmd, ptm: ptm, done: make(chan struct{})}
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(b)
-			tm.mu.Lock()
-			tm.buf = append(tm.buf, b[:n]...)
-			tm.mu.Unlock()
-			if err != nil {
-				close(tm.done)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); ptm.Close() })
-	return tm
-}
-
 // TestScriptCtrlC checks what Ctrl-C does to a script, as bash does: a
 // command that dies of it ends the script (which then dies of SIGINT); a
 // command that handles it, such as a shell the script started, keeps the
@@ -365,7 +322,7 @@ func TestScriptCtrlC(t *testing.T) {
 			if tt.root && os.Geteuid() != 0 {
 				t.Skip("needs root for unshare -m")
 			}
-			tm := startOnPty(t, ctx, "-c", tt.script)
+			tm := startPty(t, nshCmd(ctx, "-c", tt.script))
 			tm.expect(`ready\r\n`)
 			// Wait until the command that should get the Ctrl-C runs.
 			deadline := time.Now().Add(10 * time.Second)
